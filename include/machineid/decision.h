@@ -1,0 +1,93 @@
+// The decision of SPEC §4: certificate + login + source + time + the node's
+// policy -> allow or deny with the first failing rule's reason code.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "machineid/ca.h"
+#include "machineid/cert.h"
+#include "machineid/config.h"
+#include "machineid/identity.h"
+#include "machineid/krl.h"
+#include "machineid/policy.h"
+
+namespace machineid {
+
+enum class Reason {
+  ok,
+  parse,
+  cert_type,
+  ca_untrusted,
+  expired,
+  not_yet_valid,
+  ttl_too_long,
+  critical_option,
+  cluster,
+  principal,
+  revoked,
+  locked,
+  role,
+};
+
+// The reason code as SPEC §4 and the audit trail spell it ("ca_untrusted").
+std::string_view reason_code(Reason reason);
+
+// Everything a decision reads, loaded once and shared by many decisions.
+struct NodePolicy {
+  Config config;
+  CaSet cas;
+  Policy policy;
+  // The KRL, if one is configured and present. When krl_error is set the
+  // KRL could not be read or parsed and every certificate is denied.
+  std::optional<Krl> krl;
+  std::optional<std::string> krl_error;
+};
+
+// Loads CA keys, roles, locks and the KRL named by `config`, as the daemon
+// does. A missing KRL file means no revocations; an unreadable or corrupt
+// one is recorded in krl_error (deny all), not returned as an error.
+Result<NodePolicy> load_node_policy(Config config);
+
+struct Request {
+  Bytes certificate;  // the certificate blob
+  std::string_view login;
+  std::optional<std::string> source;  // client IP, when known
+  std::int64_t now = 0;               // unix seconds
+};
+
+// One rule's outcome, for the linter-style report.
+struct Check {
+  std::string_view rule;  // "parse", "cert_type", "validity", ...
+  bool passed = false;
+  std::string detail;
+};
+
+struct Decision {
+  bool allowed = false;
+  Reason reason = Reason::parse;
+  std::string detail;         // why the first failing rule failed
+  std::vector<Check> checks;  // every rule evaluated, in SPEC order
+
+  // What the certificate said; set once it parsed.
+  std::optional<Certificate> cert;
+  std::optional<Identity> identity;
+  std::string cert_fingerprint;  // of the certified key
+  std::string ca_fingerprint;    // of the signing key
+
+  // Roles mode, when allowed: the roles that granted the login and the
+  // host-user settings they carry.
+  std::vector<std::string> granting_roles;
+  std::optional<std::string> create_host_user_mode;
+  std::vector<std::string> host_groups;
+  std::vector<std::string> host_sudoers;
+};
+
+// Evaluates every rule of SPEC §4 (those that can be evaluated once the
+// certificate parsed) and allows only if all hold. Pure: no I/O, no clock.
+Decision decide(const Request& request, const NodePolicy& policy);
+
+}  // namespace machineid

@@ -1,0 +1,42 @@
+// The Teleport identity a certificate carries in its extensions.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "machineid/cert.h"
+#include "machineid/result.h"
+
+namespace machineid {
+
+// Extension names Teleport writes into user certificates.
+inline constexpr std::string_view kExtRoles = "teleport-roles";
+inline constexpr std::string_view kExtTraits = "teleport-traits";
+inline constexpr std::string_view kExtRouteToCluster = "teleport-route-to-cluster";
+inline constexpr std::string_view kExtImpersonator = "impersonator";
+inline constexpr std::string_view kExtBotName = "bot-name@goteleport.com";
+inline constexpr std::string_view kExtBotInstanceId = "bot-instance-id@goteleport.com";
+
+inline constexpr std::size_t kMaxRoles = 256;
+inline constexpr std::size_t kMaxTraits = 256;
+inline constexpr std::size_t kMaxTraitValues = 1024;
+
+using Traits = std::map<std::string, std::vector<std::string>, std::less<>>;
+
+struct Identity {
+  std::string user;  // the certificate's key id
+  std::vector<std::string> roles;
+  Traits traits;
+  std::optional<std::string> route_to_cluster;
+  std::optional<std::string> bot;  // bot name, for bot certificates
+  std::optional<std::string> bot_instance_id;
+};
+
+// Reads roles (`{"version":"v1","roles":[...]}` or `{"roles":[...]}`),
+// traits (a JSON object of string arrays), cluster route and bot markers.
+// A malformed extension is an error naming it.
+Result<Identity> read_identity(const Certificate& cert);
+
+}  // namespace machineid

@@ -1,0 +1,51 @@
+// OpenSSH key revocation lists (PROTOCOL.krl): parsing and checking.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "machineid/cert.h"
+#include "machineid/result.h"
+
+namespace machineid {
+
+inline constexpr std::size_t kMaxKrlBytes = 64 * 1024 * 1024;
+
+class Krl {
+ public:
+  // Parses a binary KRL. Fails, naming the section and offset, on anything
+  // malformed, including unknown critical extensions.
+  static Result<Krl> parse(Bytes data);
+  // Reads and parses a KRL file (at most kMaxKrlBytes).
+  static Result<Krl> load(const std::string& path);
+
+  // Why `cert` is revoked ("serial 5 revoked by CA SHA256:...", "key id ...",
+  // "key SHA256:... revoked", "CA key ... revoked"), or nullopt when it is not.
+  // Checks, as sshd does: the certified key (explicit, SHA-1, SHA-256), the
+  // certificate's serial (when not 0) and key id under its CA or any CA,
+  // and the CA key itself.
+  std::optional<std::string> revoked(const Certificate& cert) const;
+  // Why a plain key is revoked, or nullopt.
+  std::optional<std::string> key_revoked(const PublicKey& key) const;
+
+  std::uint64_t version() const { return version_; }
+
+ private:
+  struct CertSection;
+  std::uint64_t version_ = 0;
+  std::vector<CertSection> cert_sections_;  // defined in krl.cc
+  std::set<ByteVector> explicit_keys_;
+  std::set<ByteVector> sha1_hashes_;
+  std::set<ByteVector> sha256_hashes_;
+
+ public:
+  Krl();
+  ~Krl();
+  Krl(Krl&&) noexcept;
+  Krl& operator=(Krl&&) noexcept;
+};
+
+}  // namespace machineid

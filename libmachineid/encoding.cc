@@ -1,0 +1,94 @@
+#include "machineid/encoding.h"
+
+#include <openssl/evp.h>
+
+namespace machineid {
+namespace {
+
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int decode_char(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+template <std::size_t N>
+std::array<std::uint8_t, N> digest(const EVP_MD* md, Bytes data) {
+  std::array<std::uint8_t, N> out{};
+  unsigned int len = 0;
+  // EVP_Digest cannot fail for these built-in digests short of memory exhaustion.
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr) != 1) std::abort();
+  return out;
+}
+
+}  // namespace
+
+Result<ByteVector> base64_decode(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  if (text.size() % 4 == 1)
+    return make_error(Errc::malformed, "base64 text has an impossible length");
+  ByteVector out;
+  out.reserve(text.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    int v = decode_char(text[i]);
+    if (v < 0)
+      return make_error(Errc::malformed, "base64 text has an invalid character at offset " + std::to_string(i));
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>(acc >> bits));
+    }
+  }
+  // Leftover bits must be zero, otherwise two texts would decode alike.
+  if ((acc & ((1u << bits) - 1)) != 0)
+    return make_error(Errc::malformed, "base64 text has non-zero padding bits");
+  return out;
+}
+
+std::string base64_encode(Bytes data, bool pad) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= data.size(); i += 3) {
+    std::uint32_t v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
+  }
+  std::size_t left = data.size() - i;
+  if (left > 0) {
+    std::uint32_t v = data[i] << 16;
+    if (left == 2) v |= data[i + 1] << 8;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    if (left == 2) out.push_back(kAlphabet[(v >> 6) & 63]);
+    if (pad) out.append(left == 1 ? "==" : "=");
+  }
+  return out;
+}
+
+Sha256Digest sha256(Bytes data) { return digest<32>(EVP_sha256(), data); }
+Sha1Digest sha1(Bytes data) { return digest<20>(EVP_sha1(), data); }
+
+std::string fingerprint_sha256(Bytes key_blob) {
+  Sha256Digest d = sha256(key_blob);
+  return "SHA256:" + base64_encode(d, false);
+}
+
+std::string hex(Bytes data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (std::uint8_t b : data) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+}  // namespace machineid
