@@ -141,16 +141,19 @@ Result<Certificate> parse_certificate(Bytes blob) {
   return c;
 }
 
-Result<Certificate> parse_certificate_text(std::string_view text) {
+namespace {
+
+// The type word and base64 word of the first certificate line in `text`.
+Result<std::pair<std::string_view, std::string_view>> find_certificate_words(std::string_view text) {
   std::size_t line_start = 0;
-  while (line_start <= text.size()) {
+  while (line_start < text.size()) {
     std::size_t line_end = std::min(text.find('\n', line_start), text.size());
     std::string_view line = text.substr(line_start, line_end - line_start);
     line_start = line_end + 1;
 
     std::vector<std::string_view> words;
     std::size_t i = 0;
-    while (i < line.size() && words.size() < 4) {
+    while (i < line.size() && words.size() < 3) {
       while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
       std::size_t j = i;
       while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
@@ -162,14 +165,26 @@ Result<Certificate> parse_certificate_text(std::string_view text) {
     if (words.size() < 2 || !words[0].ends_with(kCertSuffix)) continue;
     if (words[1].size() > kMaxCertificateText)
       return make_error(Errc::limit, "certificate text exceeds " + std::to_string(kMaxCertificateText) + " characters");
-    MID_TRY(blob, base64_decode(words[1]));
-    MID_TRY(cert, parse_certificate(blob));
-    if (cert.type_name != words[0])
-      return make_error(Errc::malformed, "certificate text says '" + std::string(words[0]) + "' but the blob holds '" +
-                                             cert.type_name + "'");
-    return cert;
+    return std::pair{words[0], words[1]};
   }
   return make_error(Errc::malformed, "no OpenSSH certificate found (expected 'TYPE-cert-v01@openssh.com BASE64')");
+}
+
+}  // namespace
+
+Result<ByteVector> certificate_blob_from_text(std::string_view text) {
+  MID_TRY(words, find_certificate_words(text));
+  return base64_decode(words.second);
+}
+
+Result<Certificate> parse_certificate_text(std::string_view text) {
+  MID_TRY(words, find_certificate_words(text));
+  MID_TRY(blob, base64_decode(words.second));
+  MID_TRY(cert, parse_certificate(blob));
+  if (cert.type_name != words.first)
+    return make_error(Errc::malformed, "certificate text says '" + std::string(words.first) +
+                                           "' but the blob holds '" + cert.type_name + "'");
+  return cert;
 }
 
 }  // namespace machineid

@@ -2,19 +2,34 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
+
+#include "commands.h"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: machineidctl verify --config FILE --cert FILE --login NAME [--from IP] [--at UNIX_SECONDS] [--json]\n";
+    "usage: machineidctl COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  verify --config FILE --cert FILE --login NAME [--from IP] [--at UNIX_SECONDS] [--json]\n"
+    "         decide offline whether the certificate may log in as NAME on this node\n"
+    "         (exit 0 allowed, 1 denied, 2 usage, config or I/O error)\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return machineidctl::kExitUsage;
   }
-  std::fprintf(stderr, "machineidctl: unknown command '%s'\n%s", argv[1], kUsage);
-  return 2;
+  std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (command == "verify") return machineidctl::verify(args);
+  std::fprintf(stderr, "machineidctl: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return machineidctl::kExitUsage;
 }

@@ -54,6 +54,11 @@ struct Certificate {
 // and offset, on any malformed, oversized or trailing data.
 Result<Certificate> parse_certificate(Bytes blob);
 
+// Finds certificate text — a `key-cert.pub` line ("type base64 [comment]")
+// or an SSH_AUTH_INFO_0 line ("publickey type base64"), the first such line
+// when there are several — and returns the decoded blob, unparsed.
+Result<ByteVector> certificate_blob_from_text(std::string_view text);
+
 // Parses certificate text: a `key-cert.pub` line ("type base64 [comment]") or
 // an SSH_AUTH_INFO_0 line ("publickey type base64"); with several lines,
 // the first line holding a certificate is used.

@@ -1,4 +1,23 @@
 // verifierd.toml: the node's configuration (SPEC §3).
+//
+// Every key but cluster.name is optional; the defaults are the member
+// initialisers below. Values are checked when parsed:
+//   - cluster.name and node.name are non-empty without blanks;
+//   - paths (user_ca_file, roles_dir, locks_dir, shell, home, socket,
+//     state_dir) are absolute; policy.revoked_keys and audit.file are
+//     absolute or "" for none;
+//   - host_users.home may hold the placeholder "{login}" and no other braces;
+//   - cluster.user_ca_url starts with "https://"; cluster.user_ca_pin is
+//     "sha256:" and a SHA-256 digest in hex (64 digits) or base64, and needs
+//     user_ca_url;
+//   - durations (parse_duration): refresh_interval and max_cert_ttl are
+//     positive, clock_skew is at most kMaxClockSkew;
+//   - host_users.uid_min <= uid_max, both in [kMinHostUid, kMaxHostUid], and
+//     the range holds neither 65534 (nobody) nor 65535 (the 16-bit -1);
+//   - daemon.client_user and host_users.groups are user/group names: 1 to 32
+//     printable ASCII characters without ':', ',' or blanks, not starting
+//     with '-', not all digits;
+//   - no string holds a NUL or control character.
 #pragma once
 
 #include <chrono>
@@ -15,6 +34,13 @@ namespace machineid {
 
 inline constexpr std::string_view kDefaultConfigPath = "/etc/machineid/verifierd.toml";
 inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+// Below 1000 are system accounts (Debian's FIRST_UID); 2^32-1 is (uid_t)-1.
+inline constexpr std::uint32_t kMinHostUid = 1000;
+inline constexpr std::uint32_t kMaxHostUid = 4294967294;
+// A larger skew would all but switch off the validity window.
+inline constexpr std::chrono::seconds kMaxClockSkew{3600};
+// The largest duration Go's time.Duration holds, in whole seconds.
+inline constexpr std::chrono::seconds kMaxDuration{9223372036};
 
 enum class PolicyMode { roles, principals };
 
@@ -37,7 +63,7 @@ struct Config {
   struct Policy {
     std::string roles_dir = "/etc/machineid/roles.d";
     std::string locks_dir = "/etc/machineid/locks.d";
-    std::string revoked_keys = "/etc/machineid/revoked.krl";
+    std::string revoked_keys = "/etc/machineid/revoked.krl";  // "": no KRL
     PolicyMode mode = PolicyMode::roles;
     std::chrono::seconds max_cert_ttl{24 * 3600};
     std::chrono::seconds clock_skew{60};
@@ -59,17 +85,23 @@ struct Config {
 
   struct Audit {
     bool journald = true;
-    std::string file;
+    std::string file;  // "": no JSON-lines copy
   } audit;
 };
 
-// Parses TOML text. Unknown keys, wrong types and bad values are errors
-// naming source, line and key. `hostname` is node.name's default.
+// Parses TOML text of at most kMaxConfigBytes. Unknown sections and keys,
+// wrong types and bad values are errors (Errc::config) naming source, line
+// and key ("verifierd.toml:12: policy.mode: ..."); TOML syntax errors
+// (Errc::malformed) name line and column. `hostname` is node.name's default.
 Result<Config> parse_config(std::string_view text, std::string_view source, std::string_view hostname);
 // Reads and parses a config file; node.name defaults to gethostname().
+// An unreadable file is Errc::io naming the path.
 Result<Config> load_config(const std::string& path);
 
-// Go-style durations: "90s", "10m", "24h", "1h30m".
+// Go-style durations in whole seconds: one or more decimal integers each
+// followed by "h", "m" or "s" ("90s", "10m", "24h", "1h30m"), or a bare "0".
+// Signs, fractions, sub-second units ("500ms") and totals above kMaxDuration
+// are errors.
 Result<std::chrono::seconds> parse_duration(std::string_view text);
 
 }  // namespace machineid

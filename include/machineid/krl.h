@@ -34,9 +34,18 @@ class Krl {
   std::uint64_t version() const { return version_; }
 
  private:
-  struct CertSection;
+  struct CertSection;  // revocations under one CA key; defined in krl.cc
+  struct Parser;       // defined in krl.cc
+
+  // How a plain key blob is revoked ("as an explicit key", "by SHA-1
+  // fingerprint", ...), or nullptr when it is not.
+  const char* how_revoked(Bytes key_blob) const;
+  // Why `cert` is revoked by the certificates section for `ca` (empty: the
+  // section for any CA), or nullopt.
+  std::optional<std::string> revoked_under(Bytes ca, const Certificate& cert) const;
+
   std::uint64_t version_ = 0;
-  std::vector<CertSection> cert_sections_;  // defined in krl.cc
+  std::vector<CertSection> cert_sections_;  // one per CA key, sorted by it
   std::set<ByteVector> explicit_keys_;
   std::set<ByteVector> sha1_hashes_;
   std::set<ByteVector> sha256_hashes_;

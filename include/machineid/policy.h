@@ -78,10 +78,14 @@ Status parse_resources(std::string_view yaml, std::string_view source, Policy& i
 // name); a missing directory is empty, an unreadable one an error.
 Result<Policy> load_policy(const std::string& roles_dir, const std::string& locks_dir);
 
-// Expands a login or label template against traits: a literal gives itself;
+// Expands a login template against traits: a literal gives itself;
 // "{{internal.X}}" / "{{external.X}}" (with optional prefix and suffix, and
 // the email.local and regexp.replace functions) give one value per trait
-// value, none when the trait is missing.
+// value, none when the trait is missing or the template is malformed.
+// Values that are empty or not valid Unix logins (as Teleport's
+// IsValidUnixUser: 1-32 bytes, no leading '-', no ':', '/', blank or
+// control character) are dropped. Label templates are expanded inside
+// labels_match, without the login check.
 std::vector<std::string> expand_template(std::string_view tmpl, const Traits& traits);
 // Checks template syntax without expanding; the error says what is wrong.
 Status validate_template(std::string_view tmpl);

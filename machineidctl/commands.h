@@ -1,0 +1,16 @@
+// machineidctl's commands; each returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace machineidctl {
+
+// Exit codes shared by every command.
+inline constexpr int kExitAllowed = 0;
+inline constexpr int kExitDenied = 1;
+inline constexpr int kExitUsage = 2;  // usage, config or I/O error
+
+int verify(const std::vector<std::string>& args);
+
+}  // namespace machineidctl
