@@ -1,0 +1,167 @@
+// machineidctl verify as SPEC §5 describes it: flags, exit codes, --json.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
+#include <sstream>
+
+#include "fixtures.h"
+
+namespace machineid {
+namespace {
+
+using testing::CertSpec;
+using testing::run;
+using testing::write_file;
+
+constexpr const char* kCtl = MID_BIN_DIR "/machineidctl";
+constexpr const char* kNow = "1767227400";  // 2026-01-01T00:30:00Z
+
+class VerifyCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ca = kg.make_key("ca");
+    user = kg.make_key("user");
+    const auto& d = kg.dir();
+    mkdir(d.file("roles.d").c_str(), 0755);
+    mkdir(d.file("locks.d").c_str(), 0755);
+    write_file(d.file("user_ca.pub"), testing::read_file(ca + ".pub"));
+    write_file(d.file("roles.d/ci.yaml"),
+               "kind: role\nversion: v7\nmetadata:\n  name: ci\nspec:\n  allow:\n    logins: [root]\n"
+               "    node_labels:\n      env: prod\n");
+    config = d.file("verifierd.toml");
+    write_file(config, "[cluster]\nname = \"example.teleport.sh\"\nuser_ca_file = \"" + d.file("user_ca.pub") +
+                           "\"\n[node]\nname = \"api-1\"\nlabels = { env = \"prod\" }\n[policy]\nroles_dir = \"" +
+                           d.file("roles.d") + "\"\nlocks_dir = \"" + d.file("locks.d") + "\"\nrevoked_keys = \"" +
+                           d.file("revoked.krl") + "\"\n");
+    CertSpec spec{.ca = ca, .key = user + ".pub"};
+    spec.validity = "20260101000000:20260101010000";
+    spec.serial = 9;
+    spec.options = {R"(extension:teleport-roles={"version":"v1","roles":["ci"]})", "extension:impersonator=bot-ci"};
+    cert = kg.sign(spec);
+  }
+
+  testing::RunResult verify(std::vector<std::string> extra) {
+    std::vector<std::string> argv = {kCtl, "verify", "--config", config, "--at", kNow};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run(argv);
+  }
+
+  testing::Keygen kg;
+  std::string ca, user, config, cert;
+};
+
+TEST_F(VerifyCliTest, AllowedExitsZeroAndListsEveryRule) {
+  auto r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("allow: login 'root'\n", 0), 0u) << r.output;
+  for (std::string rule : {"parse", "cert_type", "ca", "validity", "ttl", "critical_options", "cluster", "principal",
+                           "revocation", "locks", "roles"})
+    EXPECT_NE(r.output.find("  ok    " + rule), std::string::npos) << rule << "\n" << r.output;
+}
+
+TEST_F(VerifyCliTest, DeniedExitsOneNamingTheRule) {
+  auto r = verify({"--cert", cert, "--login", "admin"});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(r.output.rfind("deny: login 'admin': principal: ", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find("  FAIL  principal"), std::string::npos);
+}
+
+TEST_F(VerifyCliTest, JsonObjectHasTheContractFields) {
+  auto r = verify({"--cert", cert, "--login", "root", "--json"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["decision"], "allow");
+  EXPECT_EQ(j["reason"], "ok");
+  EXPECT_EQ(j["login"], "root");
+  EXPECT_EQ(j["key_id"], "bot-ci");
+  EXPECT_EQ(j["bot"], "ci");
+  EXPECT_EQ(j["roles"], nlohmann::json::array({"ci"}));
+  EXPECT_EQ(j["serial"], 9);
+  std::string fp = testing::run_ok({"ssh-keygen", "-l", "-E", "sha256", "-f", ca + ".pub"});
+  fp = fp.substr(fp.find(' ') + 1);
+  EXPECT_EQ(j["ca_fingerprint"], fp.substr(0, fp.find(' ')));
+  EXPECT_EQ(j.size(), 8u);
+}
+
+TEST_F(VerifyCliTest, JsonForUnparsableCertificateHasNulls) {
+  write_file(kg.dir().file("junk"), "ssh-ed25519-cert-v01@openssh.com AAAAC3NzaC1lZDI1NTE5\n");
+  auto r = verify({"--cert", kg.dir().file("junk"), "--login", "root", "--json"});
+  EXPECT_EQ(r.status, 1) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["decision"], "deny");
+  EXPECT_EQ(j["reason"], "parse");
+  EXPECT_TRUE(j["key_id"].is_null());
+  EXPECT_TRUE(j["bot"].is_null());
+  EXPECT_TRUE(j["serial"].is_null());
+  EXPECT_TRUE(j["ca_fingerprint"].is_null());
+}
+
+TEST_F(VerifyCliTest, AcceptsAnSshAuthInfoLine) {
+  std::istringstream in(testing::read_file(cert));
+  std::string type, b64;
+  in >> type >> b64;
+  write_file(kg.dir().file("auth_info"), "publickey " + type + " " + b64 + "\n");
+  auto r = verify({"--cert", kg.dir().file("auth_info"), "--login", "root"});
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+TEST_F(VerifyCliTest, FromIsCheckedAgainstSourceAddress) {
+  CertSpec spec{.ca = ca, .key = user + ".pub"};
+  spec.validity = "20260101000000:20260101010000";
+  spec.options = {R"(extension:teleport-roles={"roles":["ci"]})", "source-address=192.0.2.0/24"};
+  std::string limited = kg.sign(spec);
+  EXPECT_EQ(verify({"--cert", limited, "--login", "root", "--from", "192.0.2.9"}).status, 0);
+  auto r = verify({"--cert", limited, "--login", "root", "--from", "198.51.100.1", "--json"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(nlohmann::json::parse(r.output)["reason"], "critical_option");
+}
+
+TEST_F(VerifyCliTest, AtMovesTheClock) {
+  auto r = run({kCtl, "verify", "--config", config, "--cert", cert, "--login", "root", "--at", "1767312000", "--json"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(nlohmann::json::parse(r.output)["reason"], "expired");
+}
+
+TEST_F(VerifyCliTest, CorruptKrlDeniesEverything) {
+  write_file(kg.dir().file("revoked.krl"), "not a KRL");
+  auto r = verify({"--cert", cert, "--login", "root", "--json"});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output)["reason"], "revoked");
+}
+
+TEST_F(VerifyCliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(run({kCtl, "verify", "--config", config, "--login", "root"}).status, 2);
+  EXPECT_EQ(run({kCtl, "verify", "--config", config, "--cert", cert}).status, 2);
+  EXPECT_EQ(verify({"--cert", cert, "--login", "root", "--from", "not-an-ip"}).status, 2);
+  EXPECT_EQ(verify({"--cert", cert, "--login", "root", "--bogus"}).status, 2);
+  EXPECT_EQ(run({kCtl, "verify", "--config", config, "--cert", cert, "--login", "root", "--at", "soon"}).status, 2);
+  EXPECT_EQ(run({kCtl}).status, 2);
+  EXPECT_EQ(run({kCtl, "frobnicate"}).status, 2);
+}
+
+TEST_F(VerifyCliTest, ConfigErrorsExitTwoNamingFileAndLine) {
+  write_file(config, "[cluster]\nname = \"x\"\n[policy]\nmode = \"everything\"\n");
+  auto r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find(config + ":4"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("policy.mode"), std::string::npos) << r.output;
+}
+
+TEST_F(VerifyCliTest, BadRoleFileExitsTwoNamingFileAndLine) {
+  write_file(kg.dir().file("roles.d/bad.yaml"),
+             "kind: role\nversion: v7\nmetadata:\n  name: bad\nspec:\n  allow:\n    logins: root\n");
+  auto r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("bad.yaml:7"), std::string::npos) << r.output;
+}
+
+TEST_F(VerifyCliTest, MissingCertificateFileExitsTwo) {
+  auto r = verify({"--cert", kg.dir().file("absent-cert.pub"), "--login", "root"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("absent-cert.pub"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace machineid
