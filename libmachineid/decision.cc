@@ -286,25 +286,30 @@ Decision decide(const Request& request, const NodePolicy& np) {
   return d;
 }
 
+void load_revocations(NodePolicy& np) {
+  np.krl.reset();
+  np.krl_error.reset();
+  const std::string& path = np.config.policy.revoked_keys;
+  struct stat st {};
+  // No KRL file means no revocations; anything else that keeps us from
+  // reading it denies every certificate, as sshd's RevokedKeys does.
+  if (path.empty() || (stat(path.c_str(), &st) != 0 && errno == ENOENT)) return;
+  auto krl = Krl::load(path);
+  if (krl.ok()) {
+    np.krl.emplace(std::move(*krl));
+  } else {
+    np.krl_error = krl.error().message;
+  }
+}
+
 Result<NodePolicy> load_node_policy(Config config) {
   NodePolicy np;
   MID_TRY(cas, CaSet::load(config.cluster.user_ca_file, config.cluster.name));
   np.cas = std::move(cas);
   MID_TRY(policy, load_policy(config.policy.roles_dir, config.policy.locks_dir));
   np.policy = std::move(policy);
-  const std::string& krl_path = config.policy.revoked_keys;
-  struct stat st {};
-  // No KRL file means no revocations; anything else that keeps us from
-  // reading it denies every certificate, as sshd's RevokedKeys does.
-  if (!krl_path.empty() && !(stat(krl_path.c_str(), &st) != 0 && errno == ENOENT)) {
-    auto krl = Krl::load(krl_path);
-    if (krl.ok()) {
-      np.krl.emplace(std::move(*krl));
-    } else {
-      np.krl_error = krl.error().message;
-    }
-  }
   np.config = std::move(config);
+  load_revocations(np);
   return np;
 }
 

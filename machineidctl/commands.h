@@ -12,5 +12,8 @@ inline constexpr int kExitDenied = 1;
 inline constexpr int kExitUsage = 2;  // usage, config or I/O error
 
 int verify(const std::vector<std::string>& args);
+// Exit 0 when the daemon answers and reports no load errors, 1 otherwise.
+int status(const std::vector<std::string>& args);
+int reload(const std::vector<std::string>& args);
 
 }  // namespace machineidctl

@@ -14,7 +14,11 @@ constexpr const char* kUsage =
     "commands:\n"
     "  verify --config FILE --cert FILE --login NAME [--from IP] [--at UNIX_SECONDS] [--json]\n"
     "         decide offline whether the certificate may log in as NAME on this node\n"
-    "         (exit 0 allowed, 1 denied, 2 usage, config or I/O error)\n";
+    "         (exit 0 allowed, 1 denied, 2 usage, config or I/O error)\n"
+    "  status [--config FILE | --socket PATH] [--json]\n"
+    "         what the running daemon has in force, its load errors and counters\n"
+    "  reload [--config FILE | --socket PATH]\n"
+    "         make the daemon re-read its configuration and policy files (root only)\n";
 
 }  // namespace
 
@@ -30,6 +34,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "verify") return machineidctl::verify(args);
+  if (command == "status") return machineidctl::status(args);
+  if (command == "reload") return machineidctl::reload(args);
   std::fprintf(stderr, "machineidctl: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return machineidctl::kExitUsage;
 }

@@ -51,6 +51,9 @@ struct NodePolicy {
 // does. A missing KRL file means no revocations; an unreadable or corrupt
 // one is recorded in krl_error (deny all), not returned as an error.
 Result<NodePolicy> load_node_policy(Config config);
+// (Re)loads np.krl / np.krl_error from np.config.policy.revoked_keys, with
+// the rules above.
+void load_revocations(NodePolicy& np);
 
 struct Request {
   Bytes certificate;  // the certificate blob

@@ -1,0 +1,44 @@
+// The audit trail of SPEC §7: one journald entry per event, or a JSON line
+// in a file or on stderr where there is no journald.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace machineid {
+
+enum class AuditEvent { login_allow, login_deny, session_open, session_close };
+
+// "login.allow", ...
+const char* audit_event_name(AuditEvent event);
+
+struct AuditRecord {
+  AuditEvent event = AuditEvent::login_deny;
+  std::string login, key_id, bot, bot_instance, roles, serial, cert_fp, ca_fp, source, reason;
+  std::string correlation_id;  // ties a login decision to its session
+  std::string detail;          // human text, becomes MESSAGE
+  std::optional<std::int64_t> duration;  // session.close only, seconds
+};
+
+class AuditLog {
+ public:
+  // journald: send to journald when its socket exists. file: also append
+  // JSON lines there (and there alone when journald is off or absent);
+  // with neither, JSON lines go to stderr.
+  AuditLog(bool journald, std::string file);
+
+  // Never silent: a failed journald send falls back to the file or stderr.
+  void write(const AuditRecord& record);
+
+ private:
+  bool journald_;
+  std::string file_;
+  std::mutex mutex_;  // one line at a time in the file
+};
+
+// The JSON-lines form of a record (one object, no newline).
+std::string audit_json(const AuditRecord& record, std::int64_t unix_time);
+
+}  // namespace machineid

@@ -1,0 +1,19 @@
+// Asking verifierd over its Unix socket, with a hard deadline. No crypto
+// dependencies: the principals helper and the PAM module link this.
+#pragma once
+
+#include <string>
+
+#include "machineid/protocol.h"
+#include "machineid/result.h"
+
+namespace machineid {
+
+inline constexpr std::string_view kDefaultSocketPath = "/run/machineid/verifierd.sock";
+
+// Sends one request payload and returns the reply payload. Connecting,
+// writing and reading together take at most `deadline_ms`; past it, or on
+// any error, returns an Errc::io error naming the socket.
+Result<ByteVector> call_daemon(const std::string& socket_path, const ByteVector& request, int deadline_ms);
+
+}  // namespace machineid

@@ -1,0 +1,75 @@
+// The verifierd socket protocol: length-prefixed frames of SSH wire values.
+//
+//   frame    = uint32 length, payload (length <= kMaxFrameBytes)
+//   payload  = byte version (kProtocolVersion), byte kind, fields...
+//
+// Every request gets exactly one reply frame; a malformed frame closes the
+// connection. This file has no crypto dependencies: the principals helper
+// links it alone.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "machineid/result.h"
+#include "machineid/wire.h"
+
+namespace machineid {
+
+inline constexpr std::uint8_t kProtocolVersion = 1;
+inline constexpr std::size_t kMaxFrameBytes = 256 * 1024;
+
+enum class MessageKind : std::uint8_t {
+  decide = 1,         // DecideRequest -> DecideReply
+  status = 2,         // (no fields) -> StatusReply
+  reload = 3,         // (no fields) -> StatusReply
+  error = 127,        // reply only: string message
+};
+
+// Who asks, so the audit trail can tell the sshd helper from PAM.
+enum class Asker : std::uint8_t { principals = 1, pam = 2, cli = 3 };
+
+struct DecideRequest {
+  Asker asker = Asker::principals;
+  std::string login;
+  std::string key_type;     // as sshd's %t
+  std::string certificate;  // base64, as sshd's %k
+  std::string source;       // client IP, empty when unknown
+};
+
+struct DecideReply {
+  bool allowed = false;
+  std::string reason;  // SPEC §4 reason code, "ok" when allowed
+  std::string detail;
+  std::string correlation_id;  // the same for repeats of one login attempt
+  std::string key_id;
+  std::string bot;
+  std::string roles;  // space-separated
+};
+
+struct StatusReply {
+  bool ok = false;
+  std::string json;  // the daemon's state, for machineidctl status
+};
+
+ByteVector encode(const DecideRequest& m);
+ByteVector encode(const DecideReply& m);
+ByteVector encode(const StatusReply& m, MessageKind kind);
+ByteVector encode_simple(MessageKind kind);  // status and reload requests
+ByteVector encode_error(std::string_view message);
+
+// The kind of a payload, after checking its version.
+Result<MessageKind> peek_kind(Bytes payload);
+Result<DecideRequest> decode_decide_request(Bytes payload);
+Result<DecideReply> decode_decide_reply(Bytes payload);
+Result<StatusReply> decode_status_reply(Bytes payload);
+Result<std::string> decode_error(Bytes payload);
+
+// Prepends the uint32 length to a payload.
+ByteVector frame(const ByteVector& payload);
+// The payload length announced by a 4-byte frame header; an error when it
+// exceeds kMaxFrameBytes or is empty.
+Result<std::uint32_t> frame_length(Bytes header);
+
+}  // namespace machineid

@@ -1,0 +1,131 @@
+#include "machineid/audit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <vector>
+
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+
+namespace machineid {
+namespace {
+
+constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
+
+// Fixed MESSAGE_IDs, one per event kind, so `journalctl MESSAGE_ID=…` finds them.
+const char* message_id(AuditEvent event) {
+  switch (event) {
+    case AuditEvent::login_allow: return "4f1c2a7e9b3d4e0a8c6b5d2e1f0a9b8c";
+    case AuditEvent::login_deny: return "9a8b7c6d5e4f40319281726354a5b6c7";
+    case AuditEvent::session_open: return "c3d2e1f0a9b84c7d8e6f5a4b3c2d1e0f";
+    case AuditEvent::session_close: return "1e2d3c4b5a6948778695a4b3c2d1e0ff";
+  }
+  return "00000000000000000000000000000000";
+}
+
+int priority(AuditEvent event) { return event == AuditEvent::login_deny ? 4 /* warning */ : 6 /* info */; }
+
+std::string message(const AuditRecord& r) {
+  std::string who = r.bot.empty() ? "key id '" + r.key_id + "'" : "bot '" + r.bot + "'";
+  std::string from = r.source.empty() ? "" : " from " + r.source;
+  switch (r.event) {
+    case AuditEvent::login_allow: return "allowed " + who + " as '" + r.login + "'" + from;
+    case AuditEvent::login_deny:
+      return "denied " + who + " as '" + r.login + "'" + from + ": " + r.reason + (r.detail.empty() ? "" : ": " + r.detail);
+    case AuditEvent::session_open: return "session opened for " + who + " as '" + r.login + "'" + from;
+    case AuditEvent::session_close:
+      return "session closed for " + who + " as '" + r.login + "'" +
+             (r.duration ? " after " + std::to_string(*r.duration) + "s" : "");
+  }
+  return "";
+}
+
+bool append_line(const std::string& path, const std::string& line) {
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return false;
+  std::string data = line + "\n";
+  // O_APPEND makes one write() of a line atomic with respect to other writers.
+  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  return close(fd) == 0 && ok;
+}
+
+}  // namespace
+
+const char* audit_event_name(AuditEvent event) {
+  switch (event) {
+    case AuditEvent::login_allow: return "login.allow";
+    case AuditEvent::login_deny: return "login.deny";
+    case AuditEvent::session_open: return "session.open";
+    case AuditEvent::session_close: return "session.close";
+  }
+  return "unknown";
+}
+
+std::string audit_json(const AuditRecord& r, std::int64_t unix_time) {
+  nlohmann::ordered_json j;
+  j["time"] = unix_time;
+  j["event"] = audit_event_name(r.event);
+  j["login"] = r.login;
+  j["key_id"] = r.key_id;
+  j["bot"] = r.bot;
+  j["bot_instance"] = r.bot_instance;
+  j["roles"] = r.roles;
+  j["serial"] = r.serial;
+  j["cert_fp"] = r.cert_fp;
+  j["ca_fp"] = r.ca_fp;
+  j["source"] = r.source;
+  j["reason"] = r.reason;
+  j["correlation_id"] = r.correlation_id;
+  if (r.duration) j["duration"] = *r.duration;
+  j["message"] = message(r);
+  // Replace invalid UTF-8 rather than throw: key ids are attacker-chosen bytes.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+AuditLog::AuditLog(bool journald, std::string file) : journald_(journald), file_(std::move(file)) {}
+
+void AuditLog::write(const AuditRecord& r) {
+  bool sent = false;
+  if (journald_ && access(kJournalSocket, W_OK) == 0) {
+    std::string fields[] = {
+        std::string("MESSAGE=") + message(r),
+        std::string("MESSAGE_ID=") + message_id(r.event),
+        "PRIORITY=" + std::to_string(priority(r.event)),
+        "SYSLOG_IDENTIFIER=machineid",
+        std::string("MACHINEID_EVENT=") + audit_event_name(r.event),
+        "MACHINEID_LOGIN=" + r.login,
+        "MACHINEID_KEY_ID=" + r.key_id,
+        "MACHINEID_BOT=" + r.bot,
+        "MACHINEID_BOT_INSTANCE=" + r.bot_instance,
+        "MACHINEID_ROLES=" + r.roles,
+        "MACHINEID_SERIAL=" + r.serial,
+        "MACHINEID_CERT_FP=" + r.cert_fp,
+        "MACHINEID_CA_FP=" + r.ca_fp,
+        "MACHINEID_SOURCE=" + r.source,
+        "MACHINEID_REASON=" + r.reason,
+        "MACHINEID_CORRELATION_ID=" + r.correlation_id,
+        "MACHINEID_DURATION=" + (r.duration ? std::to_string(*r.duration) : std::string()),
+    };
+    std::vector<iovec> iov;
+    for (auto& f : fields) iov.push_back({f.data(), f.size()});
+    sent = sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0;
+  }
+  if (sent && file_.empty()) return;
+  std::string line = audit_json(r, static_cast<std::int64_t>(std::time(nullptr)));
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!file_.empty() && append_line(file_, line)) return;
+  if (sent) {
+    std::fprintf(stderr, "machineid: cannot append audit event to %s: %s\n", file_.c_str(), std::strerror(errno));
+    return;
+  }
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+}  // namespace machineid

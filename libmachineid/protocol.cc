@@ -1,0 +1,139 @@
+#include "machineid/protocol.h"
+
+namespace machineid {
+namespace {
+
+WireWriter header(MessageKind kind) {
+  WireWriter w;
+  w.u8(kProtocolVersion).u8(static_cast<std::uint8_t>(kind));
+  return w;
+}
+
+// A reader positioned after the header, which must announce `kind`.
+Result<WireReader> body(Bytes payload, MessageKind kind) {
+  MID_TRY(actual, peek_kind(payload));
+  if (actual != kind)
+    return make_error(Errc::malformed, "message kind " + std::to_string(static_cast<int>(actual)) + ", expected " +
+                                           std::to_string(static_cast<int>(kind)));
+  return WireReader(payload.subspan(2));
+}
+
+Result<std::string> read_string(WireReader& r) {
+  MID_TRY(s, r.cstring());
+  return std::string(s);
+}
+
+}  // namespace
+
+ByteVector encode(const DecideRequest& m) {
+  WireWriter w = header(MessageKind::decide);
+  w.u8(static_cast<std::uint8_t>(m.asker)).string(m.login).string(m.key_type).string(m.certificate).string(m.source);
+  return w.take();
+}
+
+ByteVector encode(const DecideReply& m) {
+  WireWriter w = header(MessageKind::decide);
+  w.u8(m.allowed ? 1 : 0).string(m.reason).string(m.detail).string(m.correlation_id);
+  w.string(m.key_id).string(m.bot).string(m.roles);
+  return w.take();
+}
+
+ByteVector encode(const StatusReply& m, MessageKind kind) {
+  WireWriter w = header(kind);
+  w.u8(m.ok ? 1 : 0).string(m.json);
+  return w.take();
+}
+
+ByteVector encode_simple(MessageKind kind) { return header(kind).take(); }
+
+ByteVector encode_error(std::string_view message) {
+  WireWriter w = header(MessageKind::error);
+  w.string(message);
+  return w.take();
+}
+
+Result<MessageKind> peek_kind(Bytes payload) {
+  WireReader r(payload);
+  MID_TRY(version, r.u8());
+  if (version != kProtocolVersion)
+    return make_error(Errc::unsupported, "protocol version " + std::to_string(version) + ", expected " +
+                                             std::to_string(kProtocolVersion));
+  MID_TRY(kind, r.u8());
+  switch (static_cast<MessageKind>(kind)) {
+    case MessageKind::decide:
+    case MessageKind::status:
+    case MessageKind::reload:
+    case MessageKind::error:
+      return static_cast<MessageKind>(kind);
+  }
+  return make_error(Errc::malformed, "unknown message kind " + std::to_string(kind));
+}
+
+Result<DecideRequest> decode_decide_request(Bytes payload) {
+  MID_TRY(r, body(payload, MessageKind::decide));
+  DecideRequest m;
+  MID_TRY(asker, r.u8());
+  if (asker < 1 || asker > 3) return make_error(Errc::malformed, "unknown asker " + std::to_string(asker));
+  m.asker = static_cast<Asker>(asker);
+  MID_TRY(login, read_string(r));
+  MID_TRY(key_type, read_string(r));
+  MID_TRY(certificate, read_string(r));
+  MID_TRY(source, read_string(r));
+  MID_CHECK(r.expect_end("decide request"));
+  m.login = std::move(login);
+  m.key_type = std::move(key_type);
+  m.certificate = std::move(certificate);
+  m.source = std::move(source);
+  return m;
+}
+
+Result<DecideReply> decode_decide_reply(Bytes payload) {
+  MID_TRY(r, body(payload, MessageKind::decide));
+  DecideReply m;
+  MID_TRY(allowed, r.boolean());
+  m.allowed = allowed;
+  for (std::string* field : {&m.reason, &m.detail, &m.correlation_id, &m.key_id, &m.bot, &m.roles}) {
+    MID_TRY(s, read_string(r));
+    *field = std::move(s);
+  }
+  MID_CHECK(r.expect_end("decide reply"));
+  return m;
+}
+
+Result<StatusReply> decode_status_reply(Bytes payload) {
+  MID_TRY(kind, peek_kind(payload));
+  if (kind != MessageKind::status && kind != MessageKind::reload)
+    return make_error(Errc::malformed, "expected a status reply");
+  WireReader r(payload.subspan(2));  // peek_kind read the two header bytes
+  StatusReply m;
+  MID_TRY(ok, r.boolean());
+  MID_TRY(json, read_string(r));
+  MID_CHECK(r.expect_end("status reply"));
+  m.ok = ok;
+  m.json = std::move(json);
+  return m;
+}
+
+Result<std::string> decode_error(Bytes payload) {
+  MID_TRY(r, body(payload, MessageKind::error));
+  MID_TRY(message, read_string(r));
+  MID_CHECK(r.expect_end("error reply"));
+  return message;
+}
+
+ByteVector frame(const ByteVector& payload) {
+  WireWriter w;
+  w.u32(static_cast<std::uint32_t>(payload.size())).raw(payload);
+  return w.take();
+}
+
+Result<std::uint32_t> frame_length(Bytes header) {
+  WireReader r(header);
+  MID_TRY(len, r.u32());
+  if (len == 0 || len > kMaxFrameBytes)
+    return make_error(Errc::limit, "frame of " + std::to_string(len) + " bytes (limit " +
+                                       std::to_string(kMaxFrameBytes) + ")");
+  return len;
+}
+
+}  // namespace machineid

@@ -1,0 +1,63 @@
+// verifierd's state: the policy in force, reloads that keep the last good
+// pieces, the decision cache, counters and the audit trail.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "machineid/audit.h"
+#include "machineid/decision.h"
+#include "machineid/protocol.h"
+
+namespace verifierd {
+
+// sshd runs the principals command twice per login; one decision serves both.
+inline constexpr std::int64_t kCacheSeconds = 5;
+inline constexpr std::size_t kCacheEntries = 4096;
+
+class Engine {
+ public:
+  explicit Engine(std::string config_path);
+
+  // Loads the configuration (an error stops the daemon) and every file it
+  // names (errors there are reported and deny, they do not stop it).
+  machineid::Status start(std::int64_t now);
+  // Re-reads everything. A file that no longer loads keeps its last good
+  // version in force and is reported — except the KRL, which then denies all.
+  void reload(const std::string& trigger, std::int64_t now);
+
+  machineid::DecideReply decide(const machineid::DecideRequest& request, std::int64_t now);
+  std::string status_json(std::int64_t now) const;
+
+  const machineid::Config& config() const { return policy_->config; }
+  // Directories whose changes should trigger a reload.
+  std::vector<std::string> watched_directories() const;
+
+  struct Counters {
+    std::uint64_t requests = 0, allowed = 0, denied = 0, cache_hits = 0, bad_frames = 0, refused_peers = 0,
+                  reloads = 0;
+  };
+  Counters& counters() { return counters_; }
+
+ private:
+  struct Cached {
+    machineid::DecideReply reply;
+    std::int64_t expires;
+  };
+  void publish_sshd_ca_keys();
+
+  std::string config_path_;
+  std::unique_ptr<machineid::NodePolicy> policy_;
+  std::unique_ptr<machineid::AuditLog> audit_;
+  std::map<std::string, std::string> errors_;  // "config", "ca", "policy" -> message
+  std::map<std::string, Cached> cache_;
+  Counters counters_;
+  std::int64_t started_at_ = 0, reloaded_at_ = 0;
+  std::string last_trigger_;
+};
+
+}  // namespace verifierd

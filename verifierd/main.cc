@@ -1,0 +1,130 @@
+// machineid-verifierd [--config FILE] [--foreground]
+//
+// Owns the node's policy and answers decisions over a Unix socket. It never
+// forks (systemd's Type=notify needs none); --foreground says so explicitly
+// for terminals, tests and the demo, where stderr is the log.
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+
+#include "engine.h"
+#include "machineid/config.h"
+#include "server.h"
+
+namespace {
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "machineid-verifierd: %s\n", message.c_str());
+  return 1;
+}
+
+// Binds the socket, refusing to take over one a live daemon listens on.
+int bind_socket(const std::string& path, uid_t owner, std::string& error) {
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    error = path + ": socket path too long";
+    return -1;
+  }
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    error = dir + ": cannot create: " + std::strerror(errno);
+    return -1;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      error = path + ": exists and is not a socket";
+      close(fd);
+      return -1;
+    }
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(probe);
+    if (live) {
+      error = path + ": another daemon is listening there";
+      close(fd);
+      return -1;
+    }
+    unlink(path.c_str());
+  }
+  // Only the owner (the client user) and root may connect; SO_PEERCRED is
+  // checked on every connection besides.
+  mode_t old = umask(0177);
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  umask(old);
+  if (rc != 0 || listen(fd, 256) != 0) {
+    error = path + ": cannot listen: " + std::strerror(errno);
+    close(fd);
+    return -1;
+  }
+  if (geteuid() == 0 && owner != 0 && chown(path.c_str(), owner, static_cast<gid_t>(-1)) != 0) {
+    error = path + ": cannot chown: " + std::strerror(errno);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path(machineid::kDefaultConfigPath);
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--foreground") {
+      continue;
+    } else if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else {
+      return fail("usage: machineid-verifierd [--config FILE] [--foreground]");
+    }
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  verifierd::Engine engine(config_path);
+  if (auto started = engine.start(static_cast<std::int64_t>(std::time(nullptr))); !started.ok())
+    return fail(started.error().message);
+  const machineid::Config& config = engine.config();
+
+  uid_t client_uid = 0;
+  if (passwd* pw = getpwnam(config.daemon.client_user.c_str())) {
+    client_uid = pw->pw_uid;
+  } else {
+    std::fprintf(stderr, "machineid-verifierd: client_user '%s' does not exist; only root may connect\n",
+                 config.daemon.client_user.c_str());
+  }
+
+  int listen_fd = -1;
+  bool activated = sd_listen_fds(1) == 1;
+  if (activated) {
+    listen_fd = SD_LISTEN_FDS_START;
+  } else {
+    std::string error;
+    listen_fd = bind_socket(config.daemon.socket, client_uid, error);
+    if (listen_fd < 0) return fail(error);
+  }
+  std::fprintf(stderr, "machineid-verifierd: serving %s%s\n", config.daemon.socket.c_str(),
+               activated ? " (socket-activated)" : "");
+  int rc;
+  {
+    verifierd::Server server(engine, listen_fd, client_uid);
+    rc = server.run();
+  }
+  if (!activated) unlink(config.daemon.socket.c_str());
+  close(listen_fd);
+  return rc;
+}
