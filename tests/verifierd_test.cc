@@ -1,0 +1,253 @@
+// machineid-verifierd as a process: its socket, its reloads, and load.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "machineid/client.h"
+#include "machineid/protocol.h"
+#include "sshd_harness.h"
+
+namespace machineid {
+namespace {
+
+using testing::CertSpec;
+using testing::SshdHarness;
+
+constexpr const char* kCiRole = R"(kind: role
+version: v7
+metadata:
+  name: ci
+spec:
+  allow:
+    logins: [root]
+    node_labels: {'*': '*'}
+)";
+
+std::string base64_of(const std::string& cert_path) {
+  std::istringstream in(testing::read_file(cert_path));
+  std::string type, b64;
+  in >> type >> b64;
+  return b64;
+}
+
+class VerifierdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    h.write_role("ci", kCiRole);
+    ASSERT_TRUE(h.start_daemon());
+    user = h.keygen().make_key("user");
+    CertSpec spec{.ca = h.ca(), .key = user + ".pub"};
+    spec.options = {R"(extension:teleport-roles={"roles":["ci"]})"};
+    cert = base64_of(h.keygen().sign(spec));
+  }
+
+  Result<DecideReply> ask(const std::string& login, const std::string& certificate, const std::string& source = "") {
+    DecideRequest r{Asker::cli, login, "ssh-ed25519-cert-v01@openssh.com", certificate, source};
+    auto reply = call_daemon(h.socket(), encode(r), 2000);
+    if (!reply.ok()) return reply.error();
+    return decode_decide_reply(*reply);
+  }
+
+  nlohmann::json status() {
+    auto reply = call_daemon(h.socket(), encode_simple(MessageKind::status), 2000);
+    EXPECT_TRUE(reply.ok());
+    auto s = decode_status_reply(reply.ok() ? *reply : ByteVector{});
+    return s.ok() ? nlohmann::json::parse(s->json) : nlohmann::json{};
+  }
+
+  // A raw connection, for frames the client library would never send.
+  int connect_raw() {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", h.socket().c_str());
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  }
+
+  SshdHarness h{MID_BIN_DIR};
+  std::string user, cert;
+};
+
+TEST_F(VerifierdTest, AnswersDecisionsAndRepeatsFromCache) {
+  auto first = ask("root", cert);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_TRUE(first->allowed);
+  EXPECT_EQ(first->roles, "ci");
+  auto second = ask("root", cert);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->correlation_id, first->correlation_id);  // one login attempt, one id
+  auto denied = ask("daemon", cert);
+  ASSERT_TRUE(denied.ok());
+  EXPECT_FALSE(denied->allowed);
+  EXPECT_EQ(denied->reason, "principal");
+  auto s = status();
+  EXPECT_EQ(s["counters"]["requests"], 3);
+  EXPECT_EQ(s["counters"]["cache_hits"], 1);
+}
+
+TEST_F(VerifierdTest, GarbageCertificateIsDeniedAsParse) {
+  auto reply = ask("root", "!!!not base64");
+  ASSERT_TRUE(reply.ok());
+  EXPECT_FALSE(reply->allowed);
+  EXPECT_EQ(reply->reason, "parse");
+}
+
+TEST_F(VerifierdTest, BadFramesCloseTheConnectionNotTheDaemon) {
+  const std::vector<ByteVector> bad = {
+      {0xff, 0xff, 0xff, 0xff},                    // length over the limit
+      {0, 0, 0, 2, 9, 1},                          // wrong version
+      {0, 0, 0, 3, 1, 1, 0},                       // truncated decide request
+      {0, 0, 0, 0},                                // empty frame
+  };
+  for (const auto& frame_bytes : bad) {
+    int fd = connect_raw();
+    ASSERT_EQ(write(fd, frame_bytes.data(), frame_bytes.size()), static_cast<ssize_t>(frame_bytes.size()));
+    char c;
+    EXPECT_EQ(read(fd, &c, 1), 0) << "daemon answered a bad frame instead of closing";
+    close(fd);
+  }
+  auto reply = ask("root", cert);
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_TRUE(reply->allowed);
+  EXPECT_EQ(status()["counters"]["bad_frames"], 4);
+}
+
+TEST_F(VerifierdTest, StuckClientDoesNotDelayOthersAndIsDroppedAtItsDeadline) {
+  int stuck = connect_raw();
+  const std::uint8_t half[] = {0, 0, 0, 50, 1};  // a frame that never completes
+  ASSERT_EQ(write(stuck, half, sizeof half), 5);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(ask("root", cert, "192.0.2." + std::to_string(i)).ok());
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(elapsed, std::chrono::seconds(1));  // correctness bound, not a benchmark
+  char c;
+  EXPECT_EQ(read(stuck, &c, 1), 0);  // closed by the daemon after its deadline
+  close(stuck);
+}
+
+TEST_F(VerifierdTest, RefusesPeersOtherThanRootAndTheClientUser) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    // uid 1 (daemon) is neither root nor the configured client user (nobody).
+    if (setgid(1) != 0 || setuid(1) != 0) _exit(3);
+    auto reply = call_daemon(h.socket(), encode_simple(MessageKind::status), 1000);
+    _exit(reply.ok() ? 0 : 1);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  // The socket is mode 0600 and owned by the client user, so the connect
+  // itself fails; SO_PEERCRED would refuse it otherwise.
+  EXPECT_EQ(WEXITSTATUS(st), 1);
+}
+
+TEST_F(VerifierdTest, BrokenRoleFileKeepsTheLastGoodPolicyAndIsReported) {
+  h.write_role("broken", "kind: role\nversion: v7\nmetadata: {name: x}\nspec:\n  allow:\n    logins: root\n");
+  h.signal_daemon(SIGHUP);
+  nlohmann::json s;
+  for (int i = 0; i < 50; ++i) {
+    s = status();
+    if (s["errors"].contains("policy")) break;
+    usleep(100000);
+  }
+  ASSERT_TRUE(s["errors"].contains("policy")) << s.dump();
+  EXPECT_NE(s["errors"]["policy"].get<std::string>().find("broken.yaml:6"), std::string::npos) << s["errors"];
+  auto reply = ask("root", cert);
+  ASSERT_TRUE(reply.ok());
+  EXPECT_TRUE(reply->allowed) << reply->detail;  // the last good roles are in force
+}
+
+TEST_F(VerifierdTest, BrokenKrlDeniesEverything) {
+  std::ofstream(h.file("revoked.krl.new")) << "garbage";
+  ASSERT_EQ(rename(h.file("revoked.krl.new").c_str(), h.file("revoked.krl").c_str()), 0);
+  h.signal_daemon(SIGHUP);
+  Result<DecideReply> reply = make_error(Errc::io, "not asked");
+  for (int i = 0; i < 50; ++i) {
+    reply = ask("root", cert, "198.51.100." + std::to_string(i));  // a new source each time: no cache
+    if (reply.ok() && !reply->allowed) break;
+    usleep(100000);
+  }
+  ASSERT_TRUE(reply.ok());
+  EXPECT_FALSE(reply->allowed);
+  EXPECT_EQ(reply->reason, "revoked");
+}
+
+// The daemon's pid, from the kernel's view of the socket's peer.
+pid_t daemon_pid(const std::string& socket_path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+  close(fd);
+  return ok ? cred.pid : -1;
+}
+
+long peak_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+TEST_F(VerifierdTest, SixtyFourClientsTwentyThousandMixedRequestsNoErrorsNoWrongAnswers) {
+  h.write_lock("other", "kind: lock\nversion: v2\nmetadata: {name: other}\nspec: {target: {user: bot-locked}}\n");
+  h.signal_daemon(SIGHUP);
+  CertSpec locked_spec{.ca = h.ca(), .key = user + ".pub"};
+  locked_spec.identity = "bot-locked";
+  locked_spec.options = {R"(extension:teleport-roles={"roles":["ci"]})"};
+  const std::string locked = base64_of(h.keygen().sign(locked_spec));
+  for (int i = 0; i < 50 && ask("root", locked, "203.0.113.1")->allowed; ++i) usleep(100000);
+
+  struct Case {
+    std::string login, certificate, reason;
+  };
+  const std::vector<Case> cases = {
+      {"root", cert, "ok"}, {"daemon", cert, "principal"}, {"root", locked, "locked"}, {"root", "AAAA", "parse"}};
+  constexpr int kClients = 64, kRequests = 20000;
+  std::atomic<int> errors{0}, wrong{0}, done{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = c; i < kRequests; i += kClients) {
+        const Case& k = cases[static_cast<std::size_t>(i) % cases.size()];
+        // Half the requests repeat a source (cached), half are new (uncached).
+        std::string source = i % 2 ? "10.0.0.1" : "10." + std::to_string(i / 65536 % 256) + "." +
+                                                       std::to_string(i / 256 % 256) + "." + std::to_string(i % 256);
+        auto reply = ask(k.login, k.certificate, source);
+        if (!reply.ok()) {
+          ++errors;
+        } else if (reply->reason != k.reason || reply->allowed != (k.reason == "ok")) {
+          ++wrong;
+        }
+        ++done;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(done.load(), kRequests);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(wrong.load(), 0);
+  pid_t pid = daemon_pid(h.socket());
+  ASSERT_GT(pid, 0);
+  long rss = peak_rss_kib(pid);
+  EXPECT_GT(rss, 0);
+  EXPECT_LT(rss, 20 * 1024) << "daemon peak RSS " << rss << " KiB";
+  std::printf("load: %d requests from %d clients, daemon peak RSS %ld KiB\n", kRequests, kClients, rss);
+}
+
+}  // namespace
+}  // namespace machineid
