@@ -93,7 +93,8 @@ struct Config {
 // wrong types and bad values are errors (Errc::config) naming source, line
 // and key ("verifierd.toml:12: policy.mode: ..."); TOML syntax errors
 // (Errc::malformed) name line and column. `hostname` is node.name's default.
-Result<Config> parse_config(std::string_view text, std::string_view source, std::string_view hostname);
+Result<Config> parse_config(std::string_view text, std::string_view source,
+                            std::string_view hostname);
 // Reads and parses a config file; node.name defaults to gethostname().
 // An unreadable file is Errc::io naming the path.
 Result<Config> load_config(const std::string& path);

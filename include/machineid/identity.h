@@ -30,13 +30,18 @@ struct Identity {
   std::vector<std::string> roles;
   Traits traits;
   std::optional<std::string> route_to_cluster;
-  std::optional<std::string> bot;  // bot name, for bot certificates
+  // For bot certificates (key id "bot-<name>" with an impersonator
+  // extension equal to it, or a bot-name extension): the bot's name, from
+  // bot-name or else the key id less "bot-".
+  std::optional<std::string> bot;
   std::optional<std::string> bot_instance_id;
 };
 
 // Reads roles (`{"version":"v1","roles":[...]}` or `{"roles":[...]}`),
-// traits (a JSON object of string arrays), cluster route and bot markers.
-// A malformed extension is an error naming it.
+// traits (a JSON object of string arrays, null for none), cluster route and
+// bot markers; a missing extension leaves its field empty. A malformed
+// extension is an error naming it (Errc::limit past kMaxRoles, kMaxTraits
+// or kMaxTraitValues in all).
 Result<Identity> read_identity(const Certificate& cert);
 
 }  // namespace machineid

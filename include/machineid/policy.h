@@ -24,9 +24,10 @@ inline constexpr std::size_t kMaxResources = 100000;
 
 using NodeLabels = std::map<std::string, std::string, std::less<>>;
 
-// One value pattern of a role's node_labels: '*', '^regex$', or a literal
-// in which '*' matches any run of characters (as Teleport's globs). May hold
-// trait templates, expanded at match time.
+// One value pattern of a role's node_labels: '*', '^regex$' (an RE2 regexp
+// searched with its own anchors, as Teleport does), or a literal in which
+// '*' matches any run of characters (as Teleport's globs). May hold trait
+// templates, expanded at match time; so may the selector's keys.
 struct LabelPattern {
   std::string text;
   std::shared_ptr<const re2::RE2> regex;  // compiled when `text` has no template
@@ -38,6 +39,7 @@ using LabelSelector = std::map<std::string, std::vector<LabelPattern>, std::less
 struct RoleConditions {
   std::vector<std::string> logins;  // may hold {{internal.X}} / {{external.X}}
   LabelSelector node_labels;
+  // Literal: entries holding templates are dropped at load with a notice.
   std::vector<std::string> host_groups;
   std::vector<std::string> host_sudoers;
 };
@@ -47,8 +49,8 @@ struct Role {
   std::string source;  // "file:line" of the document
   RoleConditions allow;
   RoleConditions deny;
-  std::optional<std::string> create_host_user_mode;  // "keep" | "insecure-drop"
-  std::optional<std::chrono::seconds> max_session_ttl;
+  std::optional<std::string> create_host_user_mode;     // "keep" | "insecure-drop"
+  std::optional<std::chrono::seconds> max_session_ttl;  // unset when absent or zero
 };
 
 struct LockTarget {
@@ -70,12 +72,15 @@ struct Policy {
   std::vector<std::string> notices;  // skipped documents and the like
 };
 
-// Parses one file's YAML documents. `kind: role` documents go into roles;
-// `kind: lock` into locks; others are skipped with a notice. Errors name
-// source, line and field.
+// Parses one file's YAML documents. `kind: role` documents (v3 to v8) go
+// into roles; `kind: lock` into locks; others are skipped with a notice.
+// Errors name source, line and field; a role name already in `into` or
+// earlier in the file is an error naming both places. On error `into` is
+// left as it was.
 Status parse_resources(std::string_view yaml, std::string_view source, Policy& into);
-// Loads every *.yaml / *.yml file of roles_dir and locks_dir (sorted by
-// name); a missing directory is empty, an unreadable one an error.
+// Loads every *.yaml / *.yml file (not hidden ones) of roles_dir and
+// locks_dir, sorted by name, into one Policy; a missing directory is empty,
+// an unreadable one or file an error. One directory given twice is read once.
 Result<Policy> load_policy(const std::string& roles_dir, const std::string& locks_dir);
 
 // Expands a login template against traits: a literal gives itself;
@@ -94,7 +99,9 @@ Status validate_template(std::string_view tmpl);
 // callers decide what empty means for them (deny rules treat it as all).
 bool labels_match(const LabelSelector& selector, const NodeLabels& labels, const Traits& traits);
 
-// Whether a lock is in force at `now` and targets this request.
+// Whether a lock is in force at `now` (no expiry, or expires > now) and
+// targets this request: every target field set matches (role: any of the
+// subject's roles). A lock with has_other, or with no target, never applies.
 struct LockSubject {
   std::string_view user;
   const std::vector<std::string>* roles;
