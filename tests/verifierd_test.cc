@@ -167,8 +167,8 @@ TEST_F(VerifierdTest, BrokenRoleFileKeepsTheLastGoodPolicyAndIsReported) {
 }
 
 TEST_F(VerifierdTest, BrokenKrlDeniesEverything) {
-  std::ofstream(h.file("revoked.krl.new")) << "garbage";
-  ASSERT_EQ(rename(h.file("revoked.krl.new").c_str(), h.file("revoked.krl").c_str()), 0);
+  std::ofstream(h.krl_file() + ".new") << "garbage";
+  ASSERT_EQ(rename((h.krl_file() + ".new").c_str(), h.krl_file().c_str()), 0);
   h.signal_daemon(SIGHUP);
   Result<DecideReply> reply = make_error(Errc::io, "not asked");
   for (int i = 0; i < 50; ++i) {

@@ -145,11 +145,29 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   return reply;
 }
 
+namespace {
+
+std::string dir_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string(".") : slash == 0 ? std::string("/") : path.substr(0, slash);
+}
+
+std::string_view base_of(std::string_view path) {
+  auto slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+bool Engine::affects_policy(const std::string& dir, std::string_view name) const {
+  const Config& c = policy_->config;
+  auto is = [&](const std::string& path) { return !path.empty() && dir_of(path) == dir && base_of(path) == name; };
+  if (is(config_path_) || is(c.cluster.user_ca_file) || is(c.policy.revoked_keys)) return true;
+  bool resource = !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"));
+  return resource && (dir == c.policy.roles_dir || dir == c.policy.locks_dir);
+}
+
 std::vector<std::string> Engine::watched_directories() const {
-  auto dir_of = [](const std::string& path) {
-    auto slash = path.rfind('/');
-    return slash == std::string::npos ? std::string(".") : slash == 0 ? std::string("/") : path.substr(0, slash);
-  };
   const Config& c = policy_->config;
   std::vector<std::string> dirs = {dir_of(config_path_), dir_of(c.cluster.user_ca_file), c.policy.roles_dir,
                                    c.policy.locks_dir};

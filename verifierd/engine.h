@@ -36,6 +36,9 @@ class Engine {
   const machineid::Config& config() const { return policy_->config; }
   // Directories whose changes should trigger a reload.
   std::vector<std::string> watched_directories() const;
+  // Whether a change to `name` in `dir` (one of the above) can change the
+  // policy: the config, the CA file, the KRL, or a role or lock file.
+  bool affects_policy(const std::string& dir, std::string_view name) const;
 
   struct Counters {
     std::uint64_t requests = 0, allowed = 0, denied = 0, cache_hits = 0, bad_frames = 0, refused_peers = 0,

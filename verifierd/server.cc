@@ -41,14 +41,6 @@ void epoll_set(int epoll_fd, int op, int fd, std::uint32_t events) {
   }
 }
 
-// Files we write ourselves (the sshd CA copy, temporaries) must not trigger
-// a reload.
-bool ignorable(const char* name) {
-  std::string_view n(name);
-  return n.ends_with(".sshd") || n.find(".tmp.") != std::string_view::npos || n.ends_with(".swp") ||
-         n.ends_with("~");
-}
-
 }  // namespace
 
 Server::Server(Engine& engine, int listen_fd, uid_t client_uid)
@@ -81,9 +73,14 @@ Server::~Server() {
 void Server::watch_files() {
   // Watching directories catches the rename of an atomic replace too.
   constexpr std::uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
-  for (const auto& dir : engine_.watched_directories())
-    if (inotify_add_watch(inotify_fd_, dir.c_str(), kEvents) < 0)
+  for (const auto& dir : engine_.watched_directories()) {
+    int wd = inotify_add_watch(inotify_fd_, dir.c_str(), kEvents);
+    if (wd < 0) {
       log("cannot watch " + dir + ": " + std::strerror(errno) + " (reload with SIGHUP)");
+    } else {
+      watches_[wd] = dir;
+    }
+  }
 }
 
 void Server::drain_inotify() {
@@ -94,8 +91,11 @@ void Server::drain_inotify() {
     if (n <= 0) break;
     for (char* p = buf; p < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(p);
-      if (ev->mask & IN_Q_OVERFLOW) relevant = true;
-      if (ev->len == 0 || !ignorable(ev->name)) relevant = true;
+      // Only files the policy is made of: not our own user_ca.pub.sshd, not
+      // an editor's swap file, not a temporary that is renamed later.
+      auto dir = watches_.find(ev->wd);
+      if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && dir != watches_.end() && engine_.affects_policy(dir->second, ev->name)))
+        relevant = true;
       p += sizeof(inotify_event) + ev->len;
     }
   }

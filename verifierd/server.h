@@ -50,6 +50,7 @@ class Server {
   int listen_fd_, epoll_fd_ = -1, signal_fd_ = -1, inotify_fd_ = -1;
   uid_t client_uid_;
   std::map<int, Connection> connections_;
+  std::map<int, std::string> watches_;  // inotify watch -> directory
   std::int64_t reload_due_ms_ = 0;  // 0: none pending
 };
 
