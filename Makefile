@@ -34,7 +34,7 @@ check: all
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 
 bench: bootstrap
-	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DMID_TESTS=OFF -DMID_BENCH=ON >/dev/null
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DMID_TESTS=OFF -DMID_BENCH=ON >/dev/null
 	cmake --build build-bench -j$(JOBS)
 	scripts/bench build-bench
 

@@ -1,6 +1,6 @@
 // The full decision next to the bare signature check it must contain.
 // Fixtures come from scripts/bench (ssh-keygen) in $MID_BENCH_DIR:
-//   <kind>-ca.pub, <kind>-ca.pem (PKCS#8 public key), <kind>-cert.pub
+//   <kind>-ca.pub, <kind>-ca.pem (PKCS#8 public key, not for ed25519), <kind>-cert.pub
 // for kind in ed25519, rsa2048, p256.
 #include <benchmark/benchmark.h>
 #include <openssl/ec.h>
@@ -130,10 +130,14 @@ void BM_RawOpenSsl(benchmark::State& state, const std::string& kind) {
                                                            EVP_PKEY_free);
   if (!pkey) std::abort();
   ByteVector sig(s.raw_signature.begin(), s.raw_signature.end());
-  const EVP_MD* md = EVP_sha512();
+  // Digests fetched once, as the library does; OpenSSL 3 would otherwise
+  // look them up on every call.
+  std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> sha512(EVP_MD_fetch(nullptr, "SHA512", nullptr), EVP_MD_free);
+  std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> sha256(EVP_MD_fetch(nullptr, "SHA256", nullptr), EVP_MD_free);
+  const EVP_MD* md = sha512.get();
   if (kind == "p256") {
     // SSH's (mpint r, mpint s) as DER, converted once outside the loop.
-    md = EVP_sha256();
+    md = sha256.get();
     WireReader r(s.raw_signature);
     Bytes rb = *r.mpint(), sb = *r.mpint();
     ECDSA_SIG* es = ECDSA_SIG_new();

@@ -1,6 +1,10 @@
 #include "machineid/encoding.h"
 
-#include <openssl/evp.h>
+#include <cstdlib>
+
+#include <sodium.h>
+
+#include "evp.h"
 
 namespace machineid {
 namespace {
@@ -72,8 +76,43 @@ std::string base64_encode(Bytes data, bool pad) {
   return out;
 }
 
-Sha256Digest sha256(Bytes data) { return digest<32>(EVP_sha256(), data); }
-Sha1Digest sha1(Bytes data) { return digest<20>(EVP_sha1(), data); }
+namespace {
+
+const EVP_MD* fetch(const char* name) {
+  EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+  if (md == nullptr) std::abort();  // a default OpenSSL always has these
+  return md;
+}
+
+}  // namespace
+
+// Function-local statics: fetched once, thread-safely, and kept for the
+// process's life.
+const EVP_MD* md_sha1() {
+  static const EVP_MD* md = fetch("SHA1");
+  return md;
+}
+const EVP_MD* md_sha256() {
+  static const EVP_MD* md = fetch("SHA256");
+  return md;
+}
+const EVP_MD* md_sha384() {
+  static const EVP_MD* md = fetch("SHA384");
+  return md;
+}
+const EVP_MD* md_sha512() {
+  static const EVP_MD* md = fetch("SHA512");
+  return md;
+}
+
+// libsodium's SHA-256 needs no context allocation: several key blobs are
+// hashed on every decision.
+Sha256Digest sha256(Bytes data) {
+  Sha256Digest out{};
+  crypto_hash_sha256(out.data(), data.data(), data.size());
+  return out;
+}
+Sha1Digest sha1(Bytes data) { return digest<20>(md_sha1(), data); }
 
 std::string fingerprint_sha256(Bytes key_blob) {
   Sha256Digest d = sha256(key_blob);

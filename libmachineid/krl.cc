@@ -394,13 +394,17 @@ Result<Krl> Krl::load(const std::string& path) {
 }
 
 const char* Krl::how_revoked(Bytes key_blob) const {
-  if (explicit_keys_.contains(ByteVector(key_blob.begin(), key_blob.end())))
+  // Hash only for the sections this KRL has: this runs on every decision.
+  if (!explicit_keys_.empty() && explicit_keys_.contains(ByteVector(key_blob.begin(), key_blob.end())))
     return "as an explicit key";
-  Sha1Digest s1 = sha1(key_blob);
-  if (sha1_hashes_.contains(ByteVector(s1.begin(), s1.end()))) return "by SHA-1 fingerprint";
-  Sha256Digest s256 = sha256(key_blob);
-  if (sha256_hashes_.contains(ByteVector(s256.begin(), s256.end())))
-    return "by SHA-256 fingerprint";
+  if (!sha1_hashes_.empty()) {
+    Sha1Digest s1 = sha1(key_blob);
+    if (sha1_hashes_.contains(ByteVector(s1.begin(), s1.end()))) return "by SHA-1 fingerprint";
+  }
+  if (!sha256_hashes_.empty()) {
+    Sha256Digest s256 = sha256(key_blob);
+    if (sha256_hashes_.contains(ByteVector(s256.begin(), s256.end()))) return "by SHA-256 fingerprint";
+  }
   return nullptr;
 }
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "evp.h"
 #include "machineid/encoding.h"
 
 namespace machineid {
@@ -26,9 +27,9 @@ struct EcdsaCurve {
 };
 
 const EcdsaCurve& curve_of(KeyType type) {
-  static const EcdsaCurve p256{"nistp256", "prime256v1", 32, EVP_sha256};
-  static const EcdsaCurve p384{"nistp384", "secp384r1", 48, EVP_sha384};
-  static const EcdsaCurve p521{"nistp521", "secp521r1", 66, EVP_sha512};
+  static const EcdsaCurve p256{"nistp256", "prime256v1", 32, md_sha256};
+  static const EcdsaCurve p384{"nistp384", "secp384r1", 48, md_sha384};
+  static const EcdsaCurve p521{"nistp521", "secp521r1", 66, md_sha512};
   return type == KeyType::ecdsa_p256 ? p256 : type == KeyType::ecdsa_p384 ? p384 : p521;
 }
 
@@ -274,9 +275,9 @@ Status Verifier::verify(Bytes signature, Bytes data) const {
   }
   const EVP_MD* md = nullptr;
   if (alg == "rsa-sha2-256") {
-    md = EVP_sha256();
+    md = md_sha256();
   } else if (alg == "rsa-sha2-512") {
-    md = EVP_sha512();
+    md = md_sha512();
   } else if (alg == "ssh-rsa") {
     return crypto_error("SHA-1 RSA signatures (ssh-rsa) are refused");
   } else {
