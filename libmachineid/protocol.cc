@@ -1,5 +1,7 @@
 #include "machineid/protocol.h"
 
+#include <cstdint>
+
 namespace machineid {
 namespace {
 
@@ -34,7 +36,31 @@ ByteVector encode(const DecideRequest& m) {
 ByteVector encode(const DecideReply& m) {
   WireWriter w = header(MessageKind::decide);
   w.u8(m.allowed ? 1 : 0).string(m.reason).string(m.detail).string(m.correlation_id);
-  w.string(m.key_id).string(m.bot).string(m.roles);
+  w.string(m.key_id).string(m.bot).string(m.roles).string(m.bot_instance).string(m.serial);
+  w.string(m.cert_fp).string(m.ca_fp).u8(m.host_user ? 1 : 0);
+  return w.take();
+}
+
+ByteVector encode(const SessionEvent& m) {
+  WireWriter w = header(MessageKind::session);
+  w.u8(m.open ? 1 : 0);
+  for (const std::string* f : {&m.login, &m.correlation_id, &m.key_id, &m.bot, &m.bot_instance, &m.roles, &m.serial,
+                               &m.cert_fp, &m.ca_fp, &m.source})
+    w.string(*f);
+  w.u64(static_cast<std::uint64_t>(m.duration));
+  return w.take();
+}
+
+ByteVector encode(const UserRequest& m, MessageKind kind) {
+  WireWriter w = header(kind);
+  w.string(m.login);
+  return w.take();
+}
+
+ByteVector encode(const HostUserReply& m) {
+  WireWriter w = header(MessageKind::reserve_user);
+  w.u8(m.found ? 1 : 0).string(m.message).string(m.name).u32(m.uid).u32(m.gid);
+  w.string(m.gecos).string(m.home).string(m.shell);
   return w.take();
 }
 
@@ -63,6 +89,10 @@ Result<MessageKind> peek_kind(Bytes payload) {
     case MessageKind::decide:
     case MessageKind::status:
     case MessageKind::reload:
+    case MessageKind::session:
+    case MessageKind::reserve_user:
+    case MessageKind::users:
+    case MessageKind::forget_user:
     case MessageKind::error:
       return static_cast<MessageKind>(kind);
   }
@@ -92,17 +122,66 @@ Result<DecideReply> decode_decide_reply(Bytes payload) {
   DecideReply m;
   MID_TRY(allowed, r.boolean());
   m.allowed = allowed;
-  for (std::string* field : {&m.reason, &m.detail, &m.correlation_id, &m.key_id, &m.bot, &m.roles}) {
+  for (std::string* field : {&m.reason, &m.detail, &m.correlation_id, &m.key_id, &m.bot, &m.roles, &m.bot_instance,
+                             &m.serial, &m.cert_fp, &m.ca_fp}) {
     MID_TRY(s, read_string(r));
     *field = std::move(s);
   }
+  MID_TRY(host_user, r.boolean());
+  m.host_user = host_user;
   MID_CHECK(r.expect_end("decide reply"));
+  return m;
+}
+
+Result<SessionEvent> decode_session_event(Bytes payload) {
+  MID_TRY(r, body(payload, MessageKind::session));
+  SessionEvent m;
+  MID_TRY(open, r.boolean());
+  m.open = open;
+  for (std::string* field : {&m.login, &m.correlation_id, &m.key_id, &m.bot, &m.bot_instance, &m.roles, &m.serial,
+                             &m.cert_fp, &m.ca_fp, &m.source}) {
+    MID_TRY(s, read_string(r));
+    *field = std::move(s);
+  }
+  MID_TRY(duration, r.u64());
+  if (duration > static_cast<std::uint64_t>(INT64_MAX)) return make_error(Errc::malformed, "session duration out of range");
+  m.duration = static_cast<std::int64_t>(duration);
+  MID_CHECK(r.expect_end("session event"));
+  return m;
+}
+
+Result<UserRequest> decode_user_request(Bytes payload, MessageKind kind) {
+  MID_TRY(r, body(payload, kind));
+  MID_TRY(login, read_string(r));
+  MID_CHECK(r.expect_end("user request"));
+  return UserRequest{std::move(login)};
+}
+
+Result<HostUserReply> decode_host_user_reply(Bytes payload) {
+  MID_TRY(r, body(payload, MessageKind::reserve_user));
+  HostUserReply m;
+  MID_TRY(found, r.boolean());
+  m.found = found;
+  MID_TRY(message, read_string(r));
+  MID_TRY(name, read_string(r));
+  MID_TRY(uid, r.u32());
+  MID_TRY(gid, r.u32());
+  m.message = std::move(message);
+  m.name = std::move(name);
+  m.uid = uid;
+  m.gid = gid;
+  for (std::string* field : {&m.gecos, &m.home, &m.shell}) {
+    MID_TRY(s, read_string(r));
+    *field = std::move(s);
+  }
+  MID_CHECK(r.expect_end("host user reply"));
   return m;
 }
 
 Result<StatusReply> decode_status_reply(Bytes payload) {
   MID_TRY(kind, peek_kind(payload));
-  if (kind != MessageKind::status && kind != MessageKind::reload)
+  if (kind != MessageKind::status && kind != MessageKind::reload && kind != MessageKind::session &&
+      kind != MessageKind::users && kind != MessageKind::forget_user)
     return make_error(Errc::malformed, "expected a status reply");
   WireReader r(payload.subspan(2));  // peek_kind read the two header bytes
   StatusReply m;

@@ -18,12 +18,42 @@ TEST(ProtocolTest, DecideRequestRoundTrips) {
 }
 
 TEST(ProtocolTest, DecideReplyRoundTrips) {
-  DecideReply m{true, "ok", "allowed", "abc123", "bot-ci", "ci", "ci ops"};
+  DecideReply m{true, "ok", "allowed", "abc123", "bot-ci", "ci", "ci ops", "5b3c", "7", "SHA256:a", "SHA256:b", true};
   auto back = decode_decide_reply(encode(m));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_TRUE(back->allowed);
   EXPECT_EQ(back->correlation_id, "abc123");
   EXPECT_EQ(back->roles, "ci ops");
+  EXPECT_EQ(back->bot_instance, "5b3c");
+  EXPECT_EQ(back->ca_fp, "SHA256:b");
+  EXPECT_TRUE(back->host_user);
+}
+
+TEST(ProtocolTest, SessionEventRoundTrips) {
+  SessionEvent m;
+  m.open = false;
+  m.login = "root";
+  m.correlation_id = "c1";
+  m.source = "192.0.2.1";
+  m.duration = 42;
+  auto back = decode_session_event(encode(m));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_FALSE(back->open);
+  EXPECT_EQ(back->login, "root");
+  EXPECT_EQ(back->source, "192.0.2.1");
+  EXPECT_EQ(back->duration, 42);
+}
+
+TEST(ProtocolTest, HostUserMessagesRoundTrip) {
+  auto request = decode_user_request(encode(UserRequest{"bot-ci"}, MessageKind::reserve_user), MessageKind::reserve_user);
+  ASSERT_TRUE(request.ok());
+  EXPECT_EQ(request->login, "bot-ci");
+  EXPECT_FALSE(decode_user_request(encode(UserRequest{"x"}, MessageKind::forget_user), MessageKind::reserve_user).ok());
+  HostUserReply m{true, "", "bot-ci", 61000, 61000, "bot ci", "/home/bot-ci", "/bin/sh"};
+  auto back = decode_host_user_reply(encode(m));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->uid, 61000u);
+  EXPECT_EQ(back->home, "/home/bot-ci");
 }
 
 TEST(ProtocolTest, StatusAndErrorRoundTrip) {

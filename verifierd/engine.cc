@@ -127,15 +127,16 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   record.correlation_id = reply.correlation_id;
   if (d.cert) {
     reply.key_id = record.key_id = d.cert->key_id;
-    record.serial = std::to_string(d.cert->serial);
-    record.cert_fp = d.cert_fingerprint;
-    record.ca_fp = d.ca_fingerprint;
+    reply.serial = record.serial = std::to_string(d.cert->serial);
+    reply.cert_fp = record.cert_fp = d.cert_fingerprint;
+    reply.ca_fp = record.ca_fp = d.ca_fingerprint;
   }
   if (d.identity) {
     reply.bot = record.bot = d.identity->bot.value_or("");
     reply.roles = record.roles = join(d.identity->roles);
-    record.bot_instance = d.identity->bot_instance_id.value_or("");
+    reply.bot_instance = record.bot_instance = d.identity->bot_instance_id.value_or("");
   }
+  reply.host_user = d.allowed && d.create_host_user_mode.has_value();
   audit_->write(record);
   ++(reply.allowed ? counters_.allowed : counters_.denied);
 
@@ -165,6 +166,23 @@ bool Engine::affects_policy(const std::string& dir, std::string_view name) const
   if (is(config_path_) || is(c.cluster.user_ca_file) || is(c.policy.revoked_keys)) return true;
   bool resource = !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"));
   return resource && (dir == c.policy.roles_dir || dir == c.policy.locks_dir);
+}
+
+void Engine::session_event(const SessionEvent& e) {
+  AuditRecord record;
+  record.event = e.open ? AuditEvent::session_open : AuditEvent::session_close;
+  record.login = e.login;
+  record.correlation_id = e.correlation_id;
+  record.key_id = e.key_id;
+  record.bot = e.bot;
+  record.bot_instance = e.bot_instance;
+  record.roles = e.roles;
+  record.serial = e.serial;
+  record.cert_fp = e.cert_fp;
+  record.ca_fp = e.ca_fp;
+  record.source = e.source;
+  if (!e.open) record.duration = e.duration;
+  audit_->write(record);
 }
 
 std::vector<std::string> Engine::watched_directories() const {

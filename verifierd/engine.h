@@ -31,6 +31,8 @@ class Engine {
   void reload(const std::string& trigger, std::int64_t now);
 
   machineid::DecideReply decide(const machineid::DecideRequest& request, std::int64_t now);
+  // Writes a PAM session's open or close to the audit trail.
+  void session_event(const machineid::SessionEvent& event);
   std::string status_json(std::int64_t now) const;
 
   const machineid::Config& config() const { return policy_->config; }

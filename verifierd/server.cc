@@ -196,6 +196,17 @@ ByteVector Server::handle(const ByteVector& payload, uid_t uid) {
       engine_.reload("machineidctl reload", wall_seconds());
       sd_notify(0, "READY=1");
       return encode(StatusReply{true, engine_.status_json(wall_seconds())}, MessageKind::reload);
+    case MessageKind::session: {
+      if (uid != 0) return encode_error("only root (PAM in sshd) may report sessions");
+      auto event = decode_session_event(payload);
+      if (!event.ok()) return {};
+      engine_.session_event(*event);
+      return encode(StatusReply{true, "{}"}, MessageKind::session);
+    }
+    case MessageKind::reserve_user:
+    case MessageKind::users:
+    case MessageKind::forget_user:
+      return encode_error("host users are not available: this daemon has no host-user database");
     case MessageKind::error:
       return {};
   }

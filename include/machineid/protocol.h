@@ -21,10 +21,14 @@ inline constexpr std::uint8_t kProtocolVersion = 1;
 inline constexpr std::size_t kMaxFrameBytes = 256 * 1024;
 
 enum class MessageKind : std::uint8_t {
-  decide = 1,         // DecideRequest -> DecideReply
-  status = 2,         // (no fields) -> StatusReply
-  reload = 3,         // (no fields) -> StatusReply
-  error = 127,        // reply only: string message
+  decide = 1,        // DecideRequest -> DecideReply
+  status = 2,        // (no fields) -> StatusReply
+  reload = 3,        // (no fields) -> StatusReply (root only)
+  session = 4,       // SessionEvent -> StatusReply (root only: PAM in sshd)
+  reserve_user = 5,  // UserRequest -> HostUserReply (root only: NSS in sshd)
+  users = 6,         // (no fields) -> StatusReply, json lists host users
+  forget_user = 7,   // UserRequest -> StatusReply (root only)
+  error = 127,       // reply only: string message
 };
 
 // Who asks, so the audit trail can tell the sshd helper from PAM.
@@ -46,6 +50,33 @@ struct DecideReply {
   std::string key_id;
   std::string bot;
   std::string roles;  // space-separated
+  std::string bot_instance;
+  std::string serial;
+  std::string cert_fp;
+  std::string ca_fp;
+  bool host_user = false;  // the login is (or becomes) a host user made for this grant
+};
+
+// A PAM session opening or closing, for the audit trail (SPEC §7). The
+// fields repeat what the account check's DecideReply said.
+struct SessionEvent {
+  bool open = true;
+  std::string login, correlation_id, key_id, bot, bot_instance, roles, serial, cert_fp, ca_fp, source;
+  std::int64_t duration = 0;  // seconds, for a close
+};
+
+// reserve_user and forget_user name one login.
+struct UserRequest {
+  std::string login;
+};
+
+// A host user's passwd entry, as NSS hands it out.
+struct HostUserReply {
+  bool found = false;  // false: no such host user can exist (message says why)
+  std::string message;
+  std::string name;
+  std::uint32_t uid = 0, gid = 0;
+  std::string gecos, home, shell;
 };
 
 struct StatusReply {
@@ -56,6 +87,9 @@ struct StatusReply {
 ByteVector encode(const DecideRequest& m);
 ByteVector encode(const DecideReply& m);
 ByteVector encode(const StatusReply& m, MessageKind kind);
+ByteVector encode(const SessionEvent& m);
+ByteVector encode(const UserRequest& m, MessageKind kind);
+ByteVector encode(const HostUserReply& m);
 ByteVector encode_simple(MessageKind kind);  // status and reload requests
 ByteVector encode_error(std::string_view message);
 
@@ -65,6 +99,9 @@ Result<DecideRequest> decode_decide_request(Bytes payload);
 Result<DecideReply> decode_decide_reply(Bytes payload);
 Result<StatusReply> decode_status_reply(Bytes payload);
 Result<std::string> decode_error(Bytes payload);
+Result<SessionEvent> decode_session_event(Bytes payload);
+Result<UserRequest> decode_user_request(Bytes payload, MessageKind kind);
+Result<HostUserReply> decode_host_user_reply(Bytes payload);
 
 // Prepends the uint32 length to a payload.
 ByteVector frame(const ByteVector& payload);

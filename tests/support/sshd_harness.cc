@@ -106,13 +106,24 @@ std::string read_from(const std::string& path, std::uintmax_t offset) {
 }  // namespace
 
 bool Process::start(const std::vector<std::string>& argv, const std::string& out_path,
-                    const std::string& err_path) {
+                    const std::string& err_path, const std::vector<std::string>& extra_env) {
   if (pid_ > 0 || argv.empty()) return false;
   // Everything the child needs is made before fork(): after it the child
   // only makes async-signal-safe calls.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<std::string> env_store(extra_env);
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    bool overridden = false;
+    for (const auto& x : extra_env)
+      overridden |= entry.substr(0, entry.find('=') + 1) == std::string_view(x).substr(0, x.find('=') + 1);
+    if (!overridden) env_store.emplace_back(entry);
+  }
+  std::vector<char*> env;
+  for (auto& e : env_store) env.push_back(e.data());
+  env.push_back(nullptr);
   int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
   int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   int err = err_path == out_path
@@ -132,7 +143,7 @@ bool Process::start(const std::vector<std::string>& argv, const std::string& out
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGPIPE, &dfl, nullptr);
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(127);
-    execve(args[0], args.data(), environ);
+    execve(args[0], args.data(), env.data());
     _exit(127);
   }
   if (pid > 0) setpgid(pid, pid);  // also here, so the group exists before any kill(-pid)
@@ -180,7 +191,8 @@ int Process::stop(std::chrono::milliseconds grace) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-SshdHarness::SshdHarness(std::string bin_dir) : bin_dir_(std::move(bin_dir)) {
+SshdHarness::SshdHarness(std::string bin_dir, HarnessOptions options)
+    : bin_dir_(std::move(bin_dir)), options_(std::move(options)) {
   std::string tmpl = "/run/machineid-test.XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) {
     setup_error_ =
@@ -220,7 +232,7 @@ SshdHarness::SshdHarness(std::string bin_dir) : bin_dir_(std::move(bin_dir)) {
                  "\"\nrevoked_keys = \"" + krl_file() + "\"\n\n[daemon]\nsocket = \"" +
                  socket() + "\"\nstate_dir = \"" + file("state") +
                  "\"\nclient_user = \"nobody\"\n\n[audit]\njournald = false\nfile = \"" +
-                 file("audit.jsonl") + "\"\n");
+                 file("audit.jsonl") + "\"\n" + options_.daemon_toml);
 }
 
 SshdHarness::~SshdHarness() {
@@ -249,7 +261,8 @@ SshdHarness::~SshdHarness() {
   std::string daemon = bin_dir_ + "/machineid-verifierd";
   // The previous instance's CA copy must not count as this one's.
   unlink(sshd_ca_file().c_str());
-  if (!daemon_.start({daemon, "--foreground", "--config", file("etc/verifierd.toml")}, log, log))
+  if (!daemon_.start({daemon, "--foreground", "--config", file("etc/verifierd.toml")}, log, log,
+                     options_.daemon_env))
     return failure("cannot start " + daemon);
   bool up = poll_until(
       [&] {
@@ -274,8 +287,10 @@ void SshdHarness::signal_daemon(int sig) const { daemon_.signal(sig); }
   std::string log = file("sshd.log");
   for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
     port_ = free_loopback_port();
+    std::string extra;
+    for (const auto& line : options_.sshd_config) extra += line + "\n";
     write_file(file("sshd_config"),
-               "HostKey " + file("ssh_host_ed25519_key") + "\nListenAddress 127.0.0.1\nPort " +
+               extra + "HostKey " + file("ssh_host_ed25519_key") + "\nListenAddress 127.0.0.1\nPort " +
                    std::to_string(port_) + "\nPidFile none\nTrustedUserCAKeys " + sshd_ca_file() +
                    "\nAuthorizedPrincipalsCommand " + file("machineid-principals") + " --socket " +
                    socket() +
@@ -287,7 +302,7 @@ void SshdHarness::signal_daemon(int sig) const { daemon_.signal(sig); }
                    // and a stuck attempt must end before the test gives up.
                    "MaxStartups 100\nLoginGraceTime 30\n");
     std::uintmax_t mark = size_of(log);
-    if (!sshd_.start({kSshd, "-D", "-e", "-f", file("sshd_config")}, log, log))
+    if (!sshd_.start({kSshd, "-D", "-e", "-f", file("sshd_config")}, log, log, options_.sshd_env))
       return failure(std::string("cannot start ") + kSshd);
     bool up =
         poll_until([&] { return !sshd_.running() || loopback_port_accepts(port_); }, kStartTimeout);

@@ -28,10 +28,11 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
-  // Starts argv[0] (an absolute path) with stdin from /dev/null; false when
-  // it cannot be started.
+  // Starts argv[0] (an absolute path) with stdin from /dev/null and our
+  // environment plus `extra_env` ("NAME=value", overriding ours); false
+  // when it cannot be started.
   bool start(const std::vector<std::string>& argv, const std::string& out_path,
-             const std::string& err_path);
+             const std::string& err_path, const std::vector<std::string>& extra_env = {});
   // True while the child has not exited.
   bool running() const;
   // Waits up to `timeout` for the child to exit; true when it has.
@@ -54,6 +55,15 @@ struct CommandResult {
   std::chrono::milliseconds elapsed{0};
 };
 
+// How to run sshd and the daemon beyond the defaults: for tests that bring
+// PAM or NSS into the login (sshd under pam_wrapper or nss_wrapper, say).
+struct HarnessOptions {
+  std::vector<std::string> sshd_config;  // lines placed before the defaults, so they win
+  std::vector<std::string> sshd_env;     // "NAME=value" for sshd
+  std::vector<std::string> daemon_env;   // "NAME=value" for the daemon
+  std::string daemon_toml;               // appended to verifierd.toml (e.g. [host_users])
+};
+
 class SshdHarness {
  public:
   // This node, as written into verifierd.toml.
@@ -64,7 +74,7 @@ class SshdHarness {
   // Makes the directory, a CA, a host key, an empty KRL, the daemon's
   // config, and copies machineid-principals from `bin_dir`. Nothing runs
   // until start(); write roles, locks and the KRL before it.
-  explicit SshdHarness(std::string bin_dir);
+  explicit SshdHarness(std::string bin_dir, HarnessOptions options = {});
   ~SshdHarness();
   SshdHarness(const SshdHarness&) = delete;
   SshdHarness& operator=(const SshdHarness&) = delete;
@@ -122,6 +132,7 @@ class SshdHarness {
   ::testing::AssertionResult failure(const std::string& what) const;
 
   std::string bin_dir_;
+  HarnessOptions options_;
   std::string dir_;
   Keygen keygen_;
   std::string ca_;
