@@ -61,15 +61,14 @@ class Checker {
 
 // Rule 3: signed by a trusted, non-certificate CA key with an accepted
 // algorithm, and the signature verifies.
-void check_ca(Checker& check, const Certificate& cert, const CaSet& cas) {
+void check_ca(Checker& check, const Certificate& cert, const CaSet& cas, const std::string& ca_fingerprint) {
   WireReader r(cert.signature_key);
   auto ca_type = r.cstring();
   if (ca_type.ok() && ca_type->ends_with("-cert-v01@openssh.com"))
     return check.fail("ca", Reason::ca_untrusted, "the signing CA key is itself a certificate");
   const TrustedCa* ca = cas.find(cert.signature_key);
   if (ca == nullptr)
-    return check.fail("ca", Reason::ca_untrusted,
-                      "signed by " + fingerprint_sha256(cert.signature_key) + ", not a trusted user CA");
+    return check.fail("ca", Reason::ca_untrusted, "signed by " + ca_fingerprint + ", not a trusted user CA");
   const PublicKey& key = ca->verifier.key();
   if (key.type == KeyType::rsa && key.bits < kMinCaRsaBits)
     return check.fail("ca", Reason::ca_untrusted,
@@ -245,7 +244,9 @@ Decision decide(const Request& request, const NodePolicy& np) {
   const Certificate& cert = d.cert.emplace(std::move(*parsed));
   const Identity& id = d.identity.emplace(std::move(*identity));
   d.cert_fingerprint = cert.key.fingerprint();
-  d.ca_fingerprint = fingerprint_sha256(cert.signature_key);
+  // A trusted CA's fingerprint was computed when the CA file loaded.
+  const TrustedCa* trusted = np.cas.find(cert.signature_key);
+  d.ca_fingerprint = trusted ? trusted->fingerprint : fingerprint_sha256(cert.signature_key);
   check.pass("parse", cert.type_name + ", key id " + quoted(cert.key_id) + ", serial " + std::to_string(cert.serial));
 
   // Rule 2: a user certificate.
@@ -255,7 +256,7 @@ Decision decide(const Request& request, const NodePolicy& np) {
     check.pass("cert_type", "user certificate");
   }
 
-  check_ca(check, cert, np.cas);
+  check_ca(check, cert, np.cas, d.ca_fingerprint);
   check_validity(check, cert, request.now, np.config.policy.clock_skew.count());
   check_ttl(check, cert, np.config.policy.max_cert_ttl.count());
   check_critical_options(check, cert, request.source);

@@ -421,11 +421,12 @@ std::optional<std::string> Krl::revoked_under(Bytes ca, const Certificate& cert)
       });
   if (it == cert_sections_.end() || !std::equal(it->ca.begin(), it->ca.end(), ca.begin(), ca.end()))
     return std::nullopt;
-  std::string by = ca.empty() ? "for any CA" : "by CA " + fingerprint_sha256(ca);
-  if (it->key_ids.contains(cert.key_id)) return "key id " + quoted(cert.key_id) + " revoked " + by;
+  // Named only once revoked: hashing the CA key costs more than the lookups.
+  auto by = [&] { return ca.empty() ? std::string("for any CA") : "by CA " + fingerprint_sha256(ca); };
+  if (it->key_ids.contains(cert.key_id)) return "key id " + quoted(cert.key_id) + " revoked " + by();
   // Serial 0 means "no serial" (OpenSSH ignores it here too).
   if (cert.serial != 0 && it->serial_revoked(cert.serial))
-    return "serial " + std::to_string(cert.serial) + " revoked " + by;
+    return "serial " + std::to_string(cert.serial) + " revoked " + by();
   return std::nullopt;
 }
 
