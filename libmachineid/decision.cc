@@ -144,7 +144,8 @@ void check_revocation(Checker& check, const Certificate& cert, const NodePolicy&
 // the bot instance.
 void check_locks(Checker& check, const Identity& id, std::string_view login, const NodePolicy& np,
                  std::int64_t now) {
-  LockSubject subject{id.user, &id.roles, login, np.config.node.name, id.bot_instance_id.value_or("")};
+  std::string_view bot_instance = id.bot_instance_id ? std::string_view(*id.bot_instance_id) : std::string_view();
+  LockSubject subject{id.user, &id.roles, login, np.config.node.name, bot_instance};
   for (const auto& lock : np.policy.locks) {
     if (!lock_applies(lock, subject, now)) continue;
     std::string detail = "locked by " + quoted(lock.name) + " (" + lock.source + ")";
