@@ -94,7 +94,7 @@ AuditLog::AuditLog(bool journald, std::string file) : journald_(journald), file_
 void AuditLog::write(const AuditRecord& r) {
   bool sent = false;
   if (journald_ && access(kJournalSocket, W_OK) == 0) {
-    std::string fields[] = {
+    std::vector<std::string> fields = {
         std::string("MESSAGE=") + message(r),
         std::string("MESSAGE_ID=") + message_id(r.event),
         "PRIORITY=" + std::to_string(priority(r.event)),
@@ -111,8 +111,8 @@ void AuditLog::write(const AuditRecord& r) {
         "MACHINEID_SOURCE=" + r.source,
         "MACHINEID_REASON=" + r.reason,
         "MACHINEID_CORRELATION_ID=" + r.correlation_id,
-        "MACHINEID_DURATION=" + (r.duration ? std::to_string(*r.duration) : std::string()),
     };
+    if (r.duration) fields.push_back("MACHINEID_DURATION=" + std::to_string(*r.duration));
     std::vector<iovec> iov;
     for (auto& f : fields) iov.push_back({f.data(), f.size()});
     sent = sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0;

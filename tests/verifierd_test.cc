@@ -251,3 +251,35 @@ TEST_F(VerifierdTest, SixtyFourClientsTwentyThousandMixedRequestsNoErrorsNoWrong
 
 }  // namespace
 }  // namespace machineid
+
+namespace machineid {
+namespace {
+
+TEST(VerifierdActivationTest, ServesASocketHandedOverBySystemd) {
+  SshdHarness h{MID_BIN_DIR};
+  h.write_role("ci", kCiRole);
+  testing::Process activator;
+  std::string log = h.file("activation.log");
+  // Listens on the daemon's socket and starts the daemon with LISTEN_FDS on
+  // the first connection, as systemd's .socket unit would.
+  ASSERT_TRUE(activator.start({"/usr/bin/systemd-socket-activate", "-l", h.socket(), MID_BIN_DIR "/machineid-verifierd",
+                               "--foreground", "--config", h.file("etc/verifierd.toml")},
+                              log, log));
+  Result<ByteVector> reply = make_error(Errc::io, "not asked");
+  for (int i = 0; i < 20 && !reply.ok(); ++i) {
+    usleep(100000);
+    reply = call_daemon(h.socket(), encode_simple(MessageKind::status), 1000);
+  }
+  ASSERT_TRUE(reply.ok()) << reply.error().message << "\n" << testing::read_file(log);
+  // A second connection: the daemon must not block in accept() after the first.
+  reply = call_daemon(h.socket(), encode_simple(MessageKind::status), 1000);
+  ASSERT_TRUE(reply.ok()) << reply.error().message << "\n" << testing::read_file(log);
+  auto status = decode_status_reply(*reply);
+  ASSERT_TRUE(status.ok());
+  EXPECT_NE(status->json.find("\"cluster\":\"example.teleport.sh\""), std::string::npos);
+  EXPECT_NE(testing::read_file(log).find("(socket-activated)"), std::string::npos);
+  activator.stop();
+}
+
+}  // namespace
+}  // namespace machineid

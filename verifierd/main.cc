@@ -3,6 +3,7 @@
 // Owns the node's policy and answers decisions over a Unix socket. It never
 // forks (systemd's Type=notify needs none); --foreground says so explicitly
 // for terminals, tests and the demo, where stderr is the log.
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -112,6 +113,12 @@ int main(int argc, char** argv) {
   bool activated = sd_listen_fds(1) == 1;
   if (activated) {
     listen_fd = SD_LISTEN_FDS_START;
+    if (sd_is_socket_unix(listen_fd, SOCK_STREAM, 1, nullptr, 0) <= 0)
+      return fail("the socket passed by systemd is not a listening Unix stream socket");
+    // systemd hands sockets over blocking; the event loop accepts until EAGAIN.
+    int flags = fcntl(listen_fd, F_GETFL);
+    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0)
+      return fail(std::string("cannot make the passed socket non-blocking: ") + std::strerror(errno));
   } else {
     std::string error;
     listen_fd = bind_socket(config.daemon.socket, client_uid, error);
