@@ -129,3 +129,42 @@ void AuditLog::write(const AuditRecord& r) {
 }
 
 }  // namespace machineid
+
+namespace machineid {
+
+Result<AuditEvent> audit_event_from_name(std::string_view name) {
+  for (AuditEvent e : {AuditEvent::login_allow, AuditEvent::login_deny, AuditEvent::session_open, AuditEvent::session_close})
+    if (name == audit_event_name(e)) return e;
+  return make_error(Errc::malformed, "unknown audit event '" + std::string(name) + "'");
+}
+
+Result<AuditEntry> parse_audit_json(std::string_view line) {
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return make_error(Errc::malformed, "not a JSON object");
+  auto text = [&](const char* key) -> std::string {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto time = j.find("time");
+  if (time == j.end() || !time->is_number_integer()) return make_error(Errc::malformed, "no integer \"time\"");
+  MID_TRY(event, audit_event_from_name(text("event")));
+  AuditEntry e;
+  e.time = time->get<std::int64_t>();
+  e.record.event = event;
+  e.record.login = text("login");
+  e.record.key_id = text("key_id");
+  e.record.bot = text("bot");
+  e.record.bot_instance = text("bot_instance");
+  e.record.roles = text("roles");
+  e.record.serial = text("serial");
+  e.record.cert_fp = text("cert_fp");
+  e.record.ca_fp = text("ca_fp");
+  e.record.source = text("source");
+  e.record.reason = text("reason");
+  e.record.correlation_id = text("correlation_id");
+  if (auto d = j.find("duration"); d != j.end() && d->is_number_integer()) e.record.duration = d->get<std::int64_t>();
+  e.message = text("message");
+  return e;
+}
+
+}  // namespace machineid

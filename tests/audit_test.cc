@@ -79,5 +79,42 @@ TEST(AuditTest, EventNamesAreTheContractNames) {
   EXPECT_STREQ(audit_event_name(AuditEvent::session_close), "session.close");
 }
 
+TEST(AuditTest, JsonLinesReadBackAsWritten) {
+  AuditRecord r = denial();
+  r.duration = 9;
+  auto e = parse_audit_json(audit_json(r, 1767225600));
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->time, 1767225600);
+  EXPECT_EQ(e->record.event, AuditEvent::login_deny);
+  EXPECT_EQ(e->record.key_id, "bot-ci");
+  EXPECT_EQ(e->record.correlation_id, "c0ffee");
+  EXPECT_EQ(e->record.duration, 9);
+  EXPECT_FALSE(parse_audit_json("{\"time\": 1, \"event\": \"login.maybe\"}").ok());
+  EXPECT_FALSE(parse_audit_json("not json").ok());
+}
+
+TEST(AuditCliTest, FiltersTheFileByBotAndTime) {
+  testing::TempDir dir;
+  std::string path = dir.file("audit.jsonl");
+  AuditRecord ci = denial(), other = denial();
+  other.bot = "nightly";
+  other.event = AuditEvent::login_allow;
+  testing::write_file(path, audit_json(ci, 1000) + "\n" + audit_json(other, 2000) + "\ngarbage\n" +
+                                audit_json(ci, 3000) + "\n");
+  const std::string ctl = MID_BIN_DIR "/machineidctl";
+  auto all = testing::run({ctl, "audit", "--file", path, "--json"});
+  EXPECT_EQ(all.status, 0);
+  // Three events and a complaint naming the damaged line, which hides nothing after it.
+  EXPECT_NE(all.output.find(path + ":3: not a JSON object"), std::string::npos) << all.output;
+  EXPECT_NE(all.output.find("\"time\":3000"), std::string::npos);
+  auto bot = testing::run({ctl, "audit", "--file", path, "--bot", "nightly"});
+  EXPECT_NE(bot.output.find("login.allow"), std::string::npos);
+  EXPECT_EQ(bot.output.find("login.deny"), std::string::npos) << bot.output;
+  auto since = testing::run({ctl, "audit", "--file", path, "--since", "2500", "--json"});
+  EXPECT_EQ(since.output.find("\"time\":1000"), std::string::npos);
+  EXPECT_NE(since.output.find("\"time\":3000"), std::string::npos);
+  EXPECT_EQ(testing::run({ctl, "audit", "--since", "yesterday"}).status, 2);
+}
+
 }  // namespace
 }  // namespace machineid

@@ -71,5 +71,16 @@ expect login.deny MACHINEID_LOGIN=daemon MACHINEID_REASON=principal MESSAGE_ID=9
   PRIORITY=4
 certfp=$(ssh-keygen -l -E sha256 -f key.pub | cut -d' ' -f2)
 expect login.allow "MACHINEID_CERT_FP=$certfp"
+# machineidctl audit reads the same events back from the journal.
+if "$bin/machineidctl" audit --config verifierd.toml --json | grep -q '"event":"login.allow","login":"root","key_id":"bot-ci"'; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: machineidctl audit did not read login.allow back from the journal"
+fi
+if "$bin/machineidctl" audit --config verifierd.toml --bot nobody-such | grep -q login; then
+  failed=$((failed + 1)); echo "FAIL: machineidctl audit --bot did not filter"
+else
+  passed=$((passed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -6,6 +6,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include "machineid/result.h"
 
 namespace machineid {
 
@@ -40,5 +43,17 @@ class AuditLog {
 
 // The JSON-lines form of a record (one object, no newline).
 std::string audit_json(const AuditRecord& record, std::int64_t unix_time);
+
+// An event read back from the trail, with its time.
+struct AuditEntry {
+  std::int64_t time = 0;  // unix seconds
+  AuditRecord record;
+  std::string message;
+};
+
+// Reads one line written by audit_json; an error for anything else.
+Result<AuditEntry> parse_audit_json(std::string_view line);
+// "login.allow" -> AuditEvent; an error for unknown names.
+Result<AuditEvent> audit_event_from_name(std::string_view name);
 
 }  // namespace machineid

@@ -1,0 +1,177 @@
+// machineidctl audit: our events read back from journald or the JSON-lines file.
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <cstring>
+#include <memory>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "commands.h"
+#include "machineid/audit.h"
+#include "machineid/config.h"
+
+namespace machineidctl {
+namespace {
+
+using machineid::AuditEntry;
+
+struct AuditOptions {
+  std::string config = std::string(machineid::kDefaultConfigPath);
+  std::string file;           // read this JSON-lines file instead of journald
+  std::int64_t since = 0;     // unix seconds
+  std::string bot;
+  bool json = false;
+};
+
+// "--since" takes unix seconds or a duration ago ("90s", "10m", "24h").
+std::optional<std::int64_t> parse_since(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 19) return std::stoll(s);
+  auto ago = machineid::parse_duration(s);
+  if (!ago.ok()) return std::nullopt;
+  return static_cast<std::int64_t>(std::time(nullptr)) - ago->count();
+}
+
+std::string parse_args(const std::vector<std::string>& args, AuditOptions& o, bool& config_given) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--json") {
+      o.json = true;
+      continue;
+    }
+    if (i + 1 == args.size()) return "unknown or incomplete option '" + a + "'";
+    const std::string& v = args[++i];
+    if (a == "--config") {
+      o.config = v;
+      config_given = true;
+    } else if (a == "--file") {
+      o.file = v;
+    } else if (a == "--bot") {
+      o.bot = v;
+    } else if (a == "--since") {
+      auto since = parse_since(v);
+      if (!since) return "--since '" + v + "' is neither unix seconds nor a duration like 10m";
+      o.since = *since;
+    } else {
+      return "unknown option '" + a + "'";
+    }
+  }
+  return "";
+}
+
+std::string iso_time(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  char buf[32] = "?";
+  if (gmtime_r(&tt, &tm) != nullptr) std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void print(const AuditEntry& e, bool json) {
+  if (json) {
+    std::cout << machineid::audit_json(e.record, e.time) << "\n";
+    return;
+  }
+  std::printf("%s  %-13s %-10s %-12s %s\n", iso_time(e.time).c_str(), machineid::audit_event_name(e.record.event),
+              e.record.reason.empty() ? "-" : e.record.reason.c_str(),
+              e.record.correlation_id.substr(0, 12).c_str(), e.message.c_str());
+}
+
+bool wanted(const AuditEntry& e, const AuditOptions& o) { return e.time >= o.since && (o.bot.empty() || e.record.bot == o.bot); }
+
+int from_file(const AuditOptions& o) {
+  std::ifstream in(o.file);
+  if (!in) {
+    std::cerr << "machineidctl audit: cannot read " << o.file << "\n";
+    return kExitUsage;
+  }
+  std::string line;
+  unsigned line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    auto e = machineid::parse_audit_json(line);
+    if (!e.ok()) {
+      std::cerr << "machineidctl audit: " << o.file << ":" << line_no << ": " << e.error().message << "\n";
+      continue;  // a damaged line must not hide the ones after it
+    }
+    if (wanted(*e, o)) print(*e, o.json);
+  }
+  return 0;
+}
+
+int from_journal(const AuditOptions& o) {
+  sd_journal* j = nullptr;
+  if (int rc = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY); rc < 0) {
+    std::cerr << "machineidctl audit: cannot open the journal: " << std::strerror(-rc) << "\n";
+    return kExitUsage;
+  }
+  std::unique_ptr<sd_journal, decltype(&sd_journal_close)> journal(j, sd_journal_close);
+  sd_journal_add_match(j, "SYSLOG_IDENTIFIER=machineid", 0);
+  if (!o.bot.empty()) {
+    std::string match = "MACHINEID_BOT=" + o.bot;
+    sd_journal_add_match(j, match.data(), match.size());
+  }
+  if (o.since > 0) sd_journal_seek_realtime_usec(j, static_cast<std::uint64_t>(o.since) * 1000000);
+  auto field = [&](const char* name) {
+    const void* data = nullptr;
+    std::size_t len = 0;
+    if (sd_journal_get_data(j, name, &data, &len) < 0) return std::string();
+    std::string_view kv(static_cast<const char*>(data), len);
+    return std::string(kv.substr(kv.find('=') + 1));
+  };
+  while (sd_journal_next(j) > 0) {
+    auto event = machineid::audit_event_from_name(field("MACHINEID_EVENT"));
+    if (!event.ok()) continue;  // another program's entry under our identifier
+    AuditEntry e;
+    std::uint64_t usec = 0;
+    sd_journal_get_realtime_usec(j, &usec);
+    e.time = static_cast<std::int64_t>(usec / 1000000);
+    e.record.event = *event;
+    e.record.login = field("MACHINEID_LOGIN");
+    e.record.key_id = field("MACHINEID_KEY_ID");
+    e.record.bot = field("MACHINEID_BOT");
+    e.record.bot_instance = field("MACHINEID_BOT_INSTANCE");
+    e.record.roles = field("MACHINEID_ROLES");
+    e.record.serial = field("MACHINEID_SERIAL");
+    e.record.cert_fp = field("MACHINEID_CERT_FP");
+    e.record.ca_fp = field("MACHINEID_CA_FP");
+    e.record.source = field("MACHINEID_SOURCE");
+    e.record.reason = field("MACHINEID_REASON");
+    e.record.correlation_id = field("MACHINEID_CORRELATION_ID");
+    if (std::string d = field("MACHINEID_DURATION"); !d.empty()) e.record.duration = std::atoll(d.c_str());
+    e.message = field("MESSAGE");
+    if (wanted(e, o)) print(e, o.json);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int audit(const std::vector<std::string>& args) {
+  AuditOptions o;
+  bool config_given = false;
+  if (std::string err = parse_args(args, o, config_given); !err.empty()) {
+    std::cerr << "machineidctl audit: " << err
+              << "\nusage: machineidctl audit [--config FILE | --file PATH] [--since SECONDS|DURATION] [--bot NAME] "
+                 "[--json]\n";
+    return kExitUsage;
+  }
+  // Without --file, read where the daemon writes: its file when journald is
+  // off in the config, otherwise the journal.
+  if (o.file.empty() && (config_given || access(o.config.c_str(), R_OK) == 0)) {
+    auto config = machineid::load_config(o.config);
+    if (!config.ok()) {
+      std::cerr << "machineidctl audit: " << config.error().message << "\n";
+      return kExitUsage;
+    }
+    if (!config->audit.journald && !config->audit.file.empty()) o.file = config->audit.file;
+  }
+  return o.file.empty() ? from_journal(o) : from_file(o);
+}
+
+}  // namespace machineidctl
