@@ -1,0 +1,316 @@
+// machineidctl doctor: is this node wired as SPEC §6 says, and healthy?
+// Each check prints ok, warn or FAIL, and every finding says how to fix it.
+#include <sys/stat.h>
+#include <sys/timex.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "machineid/ca.h"
+#include "machineid/client.h"
+#include "machineid/config.h"
+#include "machineid/io.h"
+
+namespace machineidctl {
+namespace {
+
+struct DoctorOptions {
+  std::string config = std::string(machineid::kDefaultConfigPath);
+  std::string sshd = "/usr/sbin/sshd";
+  std::string sshd_config;  // empty: sshd's own default
+  std::string pam_dir = "/etc/pam.d";
+  std::string pam_service = "sshd";
+  std::string nsswitch = "/etc/nsswitch.conf";
+};
+
+class Report {
+ public:
+  void ok(const std::string& area, const std::string& what) { line("ok", area, what, ""); }
+  void warn(const std::string& area, const std::string& what, const std::string& fix) {
+    line("warn", area, what, fix);
+  }
+  void fail(const std::string& area, const std::string& what, const std::string& fix) {
+    ++failures_;
+    line("FAIL", area, what, fix);
+  }
+  int failures() const { return failures_; }
+
+ private:
+  void line(const char* level, const std::string& area, const std::string& what, const std::string& fix) {
+    std::printf("%-4s  %-10s  %s\n", level, area.c_str(), what.c_str());
+    if (!fix.empty()) std::printf("                  fix: %s\n", fix.c_str());
+  }
+  int failures_ = 0;
+};
+
+// Runs a command and returns its stdout, or nullopt when it fails.
+std::optional<std::string> capture(const std::string& command) {
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  return pclose(p) == 0 ? std::optional<std::string>(out) : std::nullopt;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// `sshd -T` prints "keyword value" lines in lower case, the effective config.
+void check_sshd(const DoctorOptions& o, const machineid::Config& c, Report& r) {
+  std::string cmd = shell_quote(o.sshd) + " -T" + (o.sshd_config.empty() ? "" : " -f " + shell_quote(o.sshd_config)) +
+                    " 2>&1";
+  auto out = capture(cmd);
+  if (!out) {
+    r.fail("sshd", "'sshd -T' fails: sshd's configuration does not load", "run '" + o.sshd + " -t' and fix what it says");
+    return;
+  }
+  std::map<std::string, std::string> effective;
+  std::istringstream in(*out);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto space = line.find(' ');
+    if (space != std::string::npos) effective.emplace(line.substr(0, space), line.substr(space + 1));
+  }
+  const std::string dropin = "/etc/ssh/sshd_config.d/50-machineid.conf";
+  const std::string ca = c.cluster.user_ca_file + ".sshd";
+  if (effective["trustedusercakeys"] == ca) {
+    r.ok("sshd", "TrustedUserCAKeys is " + ca);
+  } else {
+    r.fail("sshd", "TrustedUserCAKeys is '" + effective["trustedusercakeys"] + "', not " + ca,
+           "install " + dropin + " and make sure sshd_config includes sshd_config.d/*.conf before other settings");
+  }
+  const std::string& apc = effective["authorizedprincipalscommand"];
+  if (apc.find("machineid-principals") != std::string::npos && apc.find("%u") != std::string::npos) {
+    r.ok("sshd", "AuthorizedPrincipalsCommand runs " + apc);
+  } else {
+    r.fail("sshd", "AuthorizedPrincipalsCommand is '" + apc + "'", "set it as " + dropin + " does: machineid-principals %u %t %k");
+  }
+  if (effective["authorizedprincipalscommanduser"] == c.daemon.client_user) {
+    r.ok("sshd", "AuthorizedPrincipalsCommandUser is " + c.daemon.client_user);
+  } else {
+    r.fail("sshd", "AuthorizedPrincipalsCommandUser is '" + effective["authorizedprincipalscommanduser"] + "'",
+           "set it to the daemon's client_user, " + c.daemon.client_user + ", which the daemon lets in");
+  }
+  const std::string& akc = effective["authorizedkeyscommand"];
+  if (!akc.empty() && akc != "none") {
+    r.warn("sshd", "AuthorizedKeysCommand '" + akc + "' is set too",
+           "a key it accepts logs in without our decision (OpenSSH 8.7+ consults it first); remove it unless intended");
+  }
+  if (effective["usepam"] == "yes") {
+    r.ok("sshd", "UsePAM yes");
+  } else {
+    r.warn("sshd", "UsePAM is off: pam_machineid's re-check and session audit do not run", "set UsePAM yes");
+  }
+}
+
+// Lines of a PAM service file and the files it @includes (one level, as
+// Debian's common-* files are included).
+std::string pam_stack(const std::string& dir, const std::string& service) {
+  auto text = machineid::read_file(dir + "/" + service, 1 << 20);
+  if (!text.ok()) return "";
+  std::string all, line;
+  std::istringstream in(*text);
+  while (std::getline(in, line)) {
+    if (line.rfind("@include ", 0) == 0) {
+      auto included = machineid::read_file(dir + "/" + line.substr(9), 1 << 20);
+      if (included.ok()) all += *included + "\n";
+    } else {
+      all += line + "\n";
+    }
+  }
+  return all;
+}
+
+bool has_module_line(const std::string& stack, const std::string& type) {
+  std::istringstream in(stack);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    std::istringstream words(line);
+    std::string t, control, module;
+    words >> t >> control;
+    if (control.front() == '[') {  // [success=ok default=bad] may contain spaces
+      while (control.back() != ']' && words >> module) control += " " + module;
+    }
+    words >> module;
+    if ((t == type || t == "-" + type) && module.find("pam_machineid.so") != std::string::npos) return true;
+  }
+  return false;
+}
+
+void check_pam(const DoctorOptions& o, Report& r) {
+  std::string stack = pam_stack(o.pam_dir, o.pam_service);
+  if (stack.empty()) {
+    r.fail("pam", "cannot read " + o.pam_dir + "/" + o.pam_service, "is sshd's PAM service installed?");
+    return;
+  }
+  for (const char* type : {"account", "session"}) {
+    if (has_module_line(stack, type)) {
+      r.ok("pam", std::string(type) + " stack of " + o.pam_service + " has pam_machineid.so");
+    } else {
+      r.fail("pam", std::string(type) + " stack of " + o.pam_service + " lacks pam_machineid.so",
+             "run 'pam-auth-update --enable machineid' (Debian) or add '" + std::string(type) +
+                 (std::string(type) == "account" ? " required" : " optional") + " pam_machineid.so'");
+    }
+  }
+}
+
+void check_nsswitch(const DoctorOptions& o, Report& r) {
+  auto text = machineid::read_file(o.nsswitch, 1 << 20);
+  if (!text.ok()) {
+    r.fail("nsswitch", text.error().message, "");
+    return;
+  }
+  std::map<std::string, std::vector<std::string>> db;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::istringstream words(line.substr(colon + 1));
+    std::string w;
+    auto& sources = db[line.substr(0, line.find_first_of(" \t:"))];
+    while (words >> w) sources.push_back(w);
+  }
+  for (const char* name : {"passwd", "group"}) {
+    const auto& s = db[name];
+    auto files = std::find(s.begin(), s.end(), "files");
+    auto ours = std::find(s.begin(), s.end(), "machineid");
+    if (ours != s.end() && files != s.end() && files < ours) {
+      r.ok("nsswitch", std::string(name) + ": files before machineid");
+    } else {
+      r.fail("nsswitch", std::string(name) + ": '" + [&] {
+        std::string j;
+        for (const auto& x : s) j += (j.empty() ? "" : " ") + x;
+        return j;
+      }() + "' lacks machineid after files",
+             std::string("add machineid after files on the ") + name + ": line of " + o.nsswitch);
+    }
+  }
+}
+
+void check_daemon(const machineid::Config& c, Report& r) {
+  auto reply = machineid::call_daemon(c.daemon.socket, machineid::encode_simple(machineid::MessageKind::status), 2000);
+  auto status = reply.ok() ? machineid::decode_status_reply(*reply) : machineid::Result<machineid::StatusReply>(reply.error());
+  if (!status.ok()) {
+    r.fail("daemon", status.error().message,
+           "start it: systemctl start machineid-verifierd (logins are denied while it is down)");
+    return;
+  }
+  auto json = nlohmann::json::parse(status->json, nullptr, false);
+  if (json.is_discarded()) {
+    r.fail("daemon", "answers with an unreadable status", "restart machineid-verifierd");
+    return;
+  }
+  r.ok("daemon", "answers on " + c.daemon.socket);
+  for (const auto& [what, message] : json["errors"].items())
+    r.fail("daemon", what + ": " + message.get<std::string>(), "fix the file; the daemon reloads it by itself");
+  if (json["krl"].contains("error"))
+    r.fail("daemon", "KRL unusable, every login is denied: " + json["krl"]["error"].get<std::string>(),
+           "replace " + c.policy.revoked_keys + " with a KRL from ssh-keygen -k, or remove it");
+}
+
+void check_ca(const machineid::Config& c, Report& r) {
+  auto cas = machineid::CaSet::load(c.cluster.user_ca_file, c.cluster.name);
+  if (!cas.ok()) {
+    r.fail("ca", cas.error().message, "export it again: tctl auth export --type=user > " + c.cluster.user_ca_file);
+    return;
+  }
+  r.ok("ca", std::to_string(cas->keys().size()) + " trusted key(s) in " + c.cluster.user_ca_file);
+  auto sshd_copy = machineid::read_file(c.cluster.user_ca_file + ".sshd", machineid::kMaxCaFileBytes);
+  if (!sshd_copy.ok() || *sshd_copy != cas->sshd_form()) {
+    r.fail("ca", c.cluster.user_ca_file + ".sshd does not hold the CA file's keys",
+           "machineidctl reload (the daemon rewrites it whenever the CA file loads)");
+  }
+  struct stat st {};
+  if (c.cluster.user_ca_url && stat(c.cluster.user_ca_file.c_str(), &st) == 0) {
+    auto age = std::time(nullptr) - st.st_mtime;
+    if (age > 3 * c.cluster.refresh_interval.count())
+      r.warn("ca", "not refreshed for " + std::to_string(age) + "s (refresh_interval " +
+                       std::to_string(c.cluster.refresh_interval.count()) + "s)",
+             "check that the daemon reaches " + *c.cluster.user_ca_url);
+  }
+}
+
+void check_clock(Report& r) {
+  timex tx{};
+  int state = ntp_adjtime(&tx);
+  if (state == TIME_ERROR || (tx.status & STA_UNSYNC)) {
+    r.warn("clock", "not synchronised (certificate validity is checked against it)",
+           "enable NTP: timedatectl set-ntp true, or run chrony/ntpd");
+  } else {
+    r.ok("clock", "synchronised, estimated error " + std::to_string(tx.esterror) + "us");
+  }
+}
+
+void check_state_dir(const machineid::Config& c, Report& r) {
+  struct stat st {};
+  const std::string& dir = c.daemon.state_dir;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    r.warn("state", dir + " does not exist", "the service creates it (StateDirectory=machineid)");
+  } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    r.fail("state", dir + " is writable by group or others", "chmod go-w " + dir);
+  } else {
+    r.ok("state", dir + " is private to its owner");
+  }
+}
+
+}  // namespace
+
+int doctor(const std::vector<std::string>& args) {
+  DoctorOptions o;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string* target = args[i] == "--config"        ? &o.config
+                          : args[i] == "--sshd"        ? &o.sshd
+                          : args[i] == "--sshd-config" ? &o.sshd_config
+                          : args[i] == "--pam-dir"     ? &o.pam_dir
+                          : args[i] == "--pam-service" ? &o.pam_service
+                          : args[i] == "--nsswitch"    ? &o.nsswitch
+                                                       : nullptr;
+    if (target == nullptr || i + 1 == args.size()) {
+      std::cerr << "machineidctl doctor: unknown or incomplete option '" << args[i]
+                << "'\nusage: machineidctl doctor [--config FILE] [--sshd PATH] [--sshd-config FILE] [--pam-dir DIR] "
+                   "[--pam-service NAME] [--nsswitch FILE]\n";
+      return kExitUsage;
+    }
+    *target = args[++i];
+  }
+  auto config = machineid::load_config(o.config);
+  if (!config.ok()) {
+    std::cerr << "machineidctl doctor: " << config.error().message << "\n";
+    return kExitUsage;
+  }
+  Report report;
+  report.ok("config", o.config + " loads");
+  check_sshd(o, *config, report);
+  check_pam(o, report);
+  check_nsswitch(o, report);
+  check_daemon(*config, report);
+  check_ca(*config, report);
+  check_clock(report);
+  check_state_dir(*config, report);
+  std::printf("%s\n", report.failures() == 0 ? "no problems found"
+                                             : (std::to_string(report.failures()) + " problem(s) found").c_str());
+  return report.failures() == 0 ? 0 : kExitDenied;
+}
+
+}  // namespace machineidctl

@@ -1,0 +1,100 @@
+// machineidctl doctor on a healthy node, then with each piece broken.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sshd_harness.h"
+
+namespace machineid {
+namespace {
+
+using testing::SshdHarness;
+
+constexpr const char* kCtl = MID_BIN_DIR "/machineidctl";
+
+class DoctorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(h.start_daemon());
+    mkdir(h.file("pam.d").c_str(), 0755);
+    write_sshd_config("");
+    testing::write_file(h.file("pam.d/sshd"), "@include common-account\nsession optional pam_machineid.so\n");
+    testing::write_file(h.file("pam.d/common-account"),
+                        "account [success=1 default=ignore] pam_unix.so\naccount required pam_machineid.so\n");
+    testing::write_file(h.file("nsswitch.conf"), "passwd: files machineid\ngroup:  files machineid systemd\n");
+  }
+
+  void write_sshd_config(const std::string& extra) {
+    testing::write_file(h.file("doctor_sshd_config"),
+                        extra + "HostKey " + h.file("ssh_host_ed25519_key") + "\nTrustedUserCAKeys " +
+                            h.sshd_ca_file() + "\nAuthorizedPrincipalsCommand " + h.file("machineid-principals") +
+                            " %u %t %k\nAuthorizedPrincipalsCommandUser nobody\nUsePAM yes\n");
+  }
+
+  testing::RunResult doctor() {
+    return testing::run({kCtl, "doctor", "--config", h.file("etc/verifierd.toml"), "--sshd-config",
+                         h.file("doctor_sshd_config"), "--pam-dir", h.file("pam.d"), "--nsswitch",
+                         h.file("nsswitch.conf")});
+  }
+
+  SshdHarness h{MID_BIN_DIR};
+};
+
+TEST_F(DoctorTest, HealthyNodeHasNoProblems) {
+  auto r = doctor();
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("no problems found"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("FAIL"), std::string::npos) << r.output;
+  for (std::string area : {"sshd", "pam", "nsswitch", "daemon", "ca", "state"})
+    EXPECT_NE(r.output.find("ok    " + area), std::string::npos) << area << "\n" << r.output;
+}
+
+TEST_F(DoctorTest, MissingNsswitchEntryIsAProblemWithItsFix) {
+  testing::write_file(h.file("nsswitch.conf"), "passwd: files systemd\ngroup: files machineid\n");
+  auto r = doctor();
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("FAIL  nsswitch    passwd: 'files systemd' lacks machineid after files"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("fix: add machineid after files on the passwd: line"), std::string::npos);
+}
+
+TEST_F(DoctorTest, PamStackWithoutTheSessionModuleIsAProblem) {
+  testing::write_file(h.file("pam.d/sshd"), "@include common-account\n");
+  auto r = doctor();
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("FAIL  pam         session stack of sshd lacks pam_machineid.so"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("ok    pam         account stack"), std::string::npos);
+}
+
+TEST_F(DoctorTest, WrongSshdSettingsAreProblems) {
+  // Earlier lines win in sshd_config, so these shadow the good ones.
+  write_sshd_config("TrustedUserCAKeys /etc/ssh/other_ca.pub\nAuthorizedKeysCommand /usr/bin/true\n"
+                    "AuthorizedKeysCommandUser nobody\n");
+  auto r = doctor();
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("FAIL  sshd        TrustedUserCAKeys is '/etc/ssh/other_ca.pub'"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("warn  sshd        AuthorizedKeysCommand '/usr/bin/true' is set too"), std::string::npos);
+}
+
+TEST_F(DoctorTest, StoppedDaemonIsAProblem) {
+  h.stop_daemon();
+  auto r = doctor();
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("FAIL  daemon"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("logins are denied while it is down"), std::string::npos);
+}
+
+TEST_F(DoctorTest, UnusableKrlIsAProblem) {
+  testing::write_file(h.krl_file(), "garbage");
+  h.signal_daemon(SIGHUP);
+  usleep(300000);
+  auto r = doctor();
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("KRL unusable, every login is denied"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace machineid
