@@ -15,5 +15,12 @@ int verify(const std::vector<std::string>& args);
 // Exit 0 when the daemon answers and reports no load errors, 1 otherwise.
 int status(const std::vector<std::string>& args);
 int reload(const std::vector<std::string>& args);
+// Lists host users, or retires one with --forget; exit 1 when the daemon
+// refuses or reports its host-user database unusable.
+int users(const std::vector<std::string>& args);
+// Prints our audit events from journald or the JSON-lines file.
+int audit(const std::vector<std::string>& args);
+// Checks the node's wiring and health; exit 1 when any check fails.
+int doctor(const std::vector<std::string>& args);
 
 }  // namespace machineidctl

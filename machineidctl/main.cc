@@ -18,7 +18,15 @@ constexpr const char* kUsage =
     "  status [--config FILE | --socket PATH] [--json]\n"
     "         what the running daemon has in force, its load errors and counters\n"
     "  reload [--config FILE | --socket PATH]\n"
-    "         make the daemon re-read its configuration and policy files (root only)\n";
+    "         make the daemon re-read its configuration and policy files (root only)\n"
+    "  audit [--config FILE | --file PATH] [--since SECONDS|DURATION] [--bot NAME] [--json]\n"
+    "         the audit trail: decisions and sessions, from journald or the JSON-lines file\n"
+    "  doctor [--config FILE] [--sshd-config FILE] [--pam-dir DIR] [--nsswitch FILE]\n"
+    "         check sshd, PAM and NSS wiring, the daemon, the CA file, the clock and the state dir\n"
+    "  users [--config FILE | --socket PATH] [--json]\n"
+    "         the host users made for bots and roles: login, uid, groups, first and last login, bot\n"
+    "  users --forget LOGIN [--config FILE | --socket PATH]\n"
+    "         retire a host user (root only); its uid is never given again\n";
 
 }  // namespace
 
@@ -36,6 +44,9 @@ int main(int argc, char** argv) {
   if (command == "verify") return machineidctl::verify(args);
   if (command == "status") return machineidctl::status(args);
   if (command == "reload") return machineidctl::reload(args);
+  if (command == "audit") return machineidctl::audit(args);
+  if (command == "doctor") return machineidctl::doctor(args);
+  if (command == "users") return machineidctl::users(args);
   std::fprintf(stderr, "machineidctl: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return machineidctl::kExitUsage;
 }
