@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "machineid/encoding.h"
 #include "machineid/io.h"
+#include "machineid/userdb.h"
 
 namespace verifierd {
 namespace {
@@ -33,10 +35,16 @@ std::string join(const std::vector<std::string>& items, const char* sep = " ") {
 Engine::Engine(std::string config_path) : config_path_(std::move(config_path)) {}
 
 Status Engine::start(std::int64_t now) {
+  // This process's own user and group lookups (the client user, say) must
+  // never reach libnss_machineid's question to the daemon: it would wait on
+  // itself. Set before anything can look anyone up.
+  setenv(kNssBypassEnv, "1", 1);
   auto config = load_config(config_path_);
   if (!config.ok()) return config.error();
   policy_ = std::make_unique<NodePolicy>();
   policy_->config = std::move(*config);
+  // reload() loads it, and again on each reload until it loads.
+  host_users_ = std::make_unique<HostUsers>(policy_->config.daemon.state_dir + "/" + std::string(kUserDbFileName));
   started_at_ = now;
   reload("start", now);
   return {};
@@ -76,6 +84,7 @@ void Engine::reload(const std::string& trigger, std::int64_t now) {
   reloaded_at_ = now;
   last_trigger_ = trigger;
   if (cas.ok()) publish_sshd_ca_keys();
+  if (!host_users_->available()) load_host_users();
   log("policy loaded (" + trigger + "): " + std::to_string(policy_->cas.keys().size()) + " CA keys, " +
       std::to_string(policy_->policy.roles.size()) + " roles, " + std::to_string(policy_->policy.locks.size()) +
       " locks, KRL " + (policy_->krl_error ? "unusable" : policy_->krl ? "loaded" : "absent"));
@@ -97,6 +106,54 @@ void Engine::publish_sshd_ca_keys() {
   }
 }
 
+void Engine::load_host_users() {
+  auto loaded = host_users_->load();
+  if (loaded.ok()) {
+    if (errors_.erase("host_users")) log("host_users: " + host_users_->path() + " loads again");
+  } else {
+    errors_["host_users"] = loaded.error().message;
+    log("host_users: " + loaded.error().message);
+  }
+}
+
+// Before authentication there is no certificate: a role counts when it
+// creates host users and its node_labels match this node (or hold trait
+// templates, which only a certificate can fill), and a login template counts
+// as every login.
+bool Engine::may_create_host_user(std::string_view login) const {
+  const NodePolicy& np = *policy_;
+  if (np.config.policy.mode != PolicyMode::roles) return false;
+  auto templated = [](std::string_view s) { return s.find("{{") != std::string_view::npos; };
+  for (const auto& [name, role] : np.policy.roles) {
+    if (!role.create_host_user_mode) continue;
+    bool labels_templated = false;
+    for (const auto& [key, patterns] : role.allow.node_labels) {
+      labels_templated |= templated(key);
+      for (const auto& p : patterns) labels_templated |= templated(p.text);
+    }
+    if (!labels_templated && !labels_match(role.allow.node_labels, np.config.node.labels, {})) continue;
+    for (const auto& l : role.allow.logins)
+      if (templated(l) || l == login) return true;
+  }
+  return false;
+}
+
+HostUserReply Engine::reserve_user(const std::string& login, std::int64_t now) {
+  if (!may_create_host_user(login)) {
+    HostUserReply r;
+    r.message = "no role creates a host user '" + login + "' on this node";
+    return r;
+  }
+  return host_users_->reserve(login, policy_->config.host_users, now);
+}
+
+Status Engine::forget_user(const std::string& login, std::int64_t now) {
+  Status s = host_users_->forget(login, now);
+  // A cached allow would let the login back in without a new grant.
+  if (s.ok()) cache_.clear();
+  return s;
+}
+
 DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   ++counters_.requests;
   std::string key = hex(sha256(as_bytes(request.certificate))) + '\0' + request.login + '\0' + request.source;
@@ -112,6 +169,26 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   if (!request.source.empty()) source = request.source;
   Decision d = machineid::decide(Request{bytes, request.login, source, now}, *policy_);
   if (!blob.ok()) d.detail = "certificate: " + blob.error().message;
+
+  // The host user must be durable before the allow is answered: sshd starts
+  // the session with it right after.
+  bool host_user = false;
+  if (d.allowed && d.create_host_user_mode && d.identity) {
+    const Config& c = policy_->config;
+    GrantRequest grant{request.login, d.host_groups, std::nullopt, d.identity->bot.value_or("")};
+    grant.groups.insert(grant.groups.end(), c.host_users.groups.begin(), c.host_users.groups.end());
+    if (auto t = d.identity->traits.find(kUidTrait); t != d.identity->traits.end() && !t->second.empty())
+      grant.uid_trait = t->second.front();
+    auto granted = host_users_->grant(grant, c.host_users, now);
+    if (!granted.ok()) {
+      d.allowed = false;
+      d.reason = Reason::role;
+      d.detail = "host user '" + request.login + "' cannot be created: " + granted.error().message;
+    } else {
+      if (!granted->note.empty()) log("host user " + request.login + ": " + granted->note);
+      host_user = granted->uid.has_value();
+    }
+  }
 
   DecideReply reply;
   reply.allowed = d.allowed;
@@ -136,7 +213,7 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
     reply.roles = record.roles = join(d.identity->roles);
     reply.bot_instance = record.bot_instance = d.identity->bot_instance_id.value_or("");
   }
-  reply.host_user = d.allowed && d.create_host_user_mode.has_value();
+  reply.host_user = d.allowed && host_user;
   audit_->write(record);
   ++(reply.allowed ? counters_.allowed : counters_.denied);
 
@@ -222,7 +299,24 @@ std::string Engine::status_json(std::int64_t now) const {
   if (np.krl) krl["version"] = np.krl->version();
   if (np.krl_error) krl["error"] = *np.krl_error;
   j["krl"] = krl;
+  j["host_users"] = {{"db", host_users_->path()},
+                     {"users", host_users_->active_count()},
+                     {"reservations", host_users_->reservation_count(now)}};
   j["errors"] = errors_;
+  if (ca_refresher_) {
+    auto r = ca_refresher_->state();
+    auto opt = [](const auto& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr); };
+    j["ca"]["refresh"] = {{"url", ca_refresher_->options().url},
+                          {"pinned", ca_refresher_->options().pin.has_value()},
+                          {"last_attempt", opt(r.last_attempt)},
+                          {"last_success", opt(r.last_success)},
+                          {"last_change", opt(r.last_change)},
+                          {"last_error", opt(r.last_error)},
+                          {"keys", r.keys},
+                          {"attempts", r.attempts},
+                          {"failures", r.failures}};
+    if (r.last_error) j["errors"]["ca_refresh"] = *r.last_error;
+  }
   j["notices"] = np.policy.notices;
   j["counters"] = {{"requests", counters_.requests},     {"allowed", counters_.allowed},
                    {"denied", counters_.denied},         {"cache_hits", counters_.cache_hits},

@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "machineid/audit.h"
+#include "machineid/ca_refresh.h"
 #include "machineid/decision.h"
 #include "machineid/protocol.h"
+#include "host_users.h"
 
 namespace verifierd {
 
@@ -33,9 +35,18 @@ class Engine {
   machineid::DecideReply decide(const machineid::DecideRequest& request, std::int64_t now);
   // Writes a PAM session's open or close to the audit trail.
   void session_event(const machineid::SessionEvent& event);
+  // The NSS module's lookup before authentication (HostUsers::reserve), for
+  // logins some role could give a host user on this node.
+  machineid::HostUserReply reserve_user(const std::string& login, std::int64_t now);
+  // Retires a host user's uid forever (machineidctl users --forget).
+  machineid::Status forget_user(const std::string& login, std::int64_t now);
+  std::string users_json(std::int64_t now) const { return host_users_->list_json(now); }
   std::string status_json(std::int64_t now) const;
 
   const machineid::Config& config() const { return policy_->config; }
+  // The refresher of user_ca_file, when [cluster] user_ca_url is set; its
+  // state shows in status.
+  void set_ca_refresher(const machineid::CaRefresher* refresher) { ca_refresher_ = refresher; }
   // Directories whose changes should trigger a reload.
   std::vector<std::string> watched_directories() const;
   // Whether a change to `name` in `dir` (one of the above) can change the
@@ -54,15 +65,21 @@ class Engine {
     std::int64_t expires;
   };
   void publish_sshd_ca_keys();
+  bool may_create_host_user(std::string_view login) const;
+  void load_host_users();
 
   std::string config_path_;
   std::unique_ptr<machineid::NodePolicy> policy_;
   std::unique_ptr<machineid::AuditLog> audit_;
-  std::map<std::string, std::string> errors_;  // "config", "ca", "policy" -> message
+  // users.db in the state_dir the daemon started with: moving the database
+  // of given uids is a restart, not a reload.
+  std::unique_ptr<HostUsers> host_users_;
+  std::map<std::string, std::string> errors_;  // "config", "ca", "policy", "host_users" -> message
   std::map<std::string, Cached> cache_;
   Counters counters_;
   std::int64_t started_at_ = 0, reloaded_at_ = 0;
   std::string last_trigger_;
+  const machineid::CaRefresher* ca_refresher_ = nullptr;
 };
 
 }  // namespace verifierd

@@ -17,9 +17,11 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <string>
 
 #include "engine.h"
+#include "machineid/ca_refresh.h"
 #include "machineid/config.h"
 #include "server.h"
 
@@ -100,6 +102,19 @@ int main(int argc, char** argv) {
   if (auto started = engine.start(static_cast<std::int64_t>(std::time(nullptr))); !started.ok())
     return fail(started.error().message);
   const machineid::Config& config = engine.config();
+
+  // Fetches the cluster's user CA on its own thread and replaces the CA file
+  // only with a good answer; the engine reloads on the file change.
+  std::unique_ptr<machineid::CaRefresher> ca_refresher;
+  if (config.cluster.user_ca_url) {
+    machineid::CaFetchOptions fetch;
+    fetch.url = *config.cluster.user_ca_url;
+    fetch.pin = config.cluster.user_ca_pin;
+    ca_refresher = std::make_unique<machineid::CaRefresher>(
+        std::move(fetch), config.cluster.user_ca_file, config.cluster.name, config.cluster.refresh_interval,
+        [](const std::string& m) { std::fprintf(stderr, "machineid-verifierd: %s\n", m.c_str()); });
+    engine.set_ca_refresher(ca_refresher.get());
+  }
 
   uid_t client_uid = 0;
   if (passwd* pw = getpwnam(config.daemon.client_user.c_str())) {
