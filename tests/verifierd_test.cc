@@ -86,12 +86,17 @@ TEST_F(VerifierdTest, AnswersDecisionsAndRepeatsFromCache) {
   auto second = ask("root", cert);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->correlation_id, first->correlation_id);  // one login attempt, one id
+  // PAM's re-check of the same attempt carries the client's address: decided
+  // again, but under the same id.
+  auto with_source = ask("root", cert, "192.0.2.1");
+  ASSERT_TRUE(with_source.ok());
+  EXPECT_EQ(with_source->correlation_id, first->correlation_id);
   auto denied = ask("daemon", cert);
   ASSERT_TRUE(denied.ok());
   EXPECT_FALSE(denied->allowed);
   EXPECT_EQ(denied->reason, "principal");
   auto s = status();
-  EXPECT_EQ(s["counters"]["requests"], 3);
+  EXPECT_EQ(s["counters"]["requests"], 4);
   EXPECT_EQ(s["counters"]["cache_hits"], 1);
 }
 

@@ -156,7 +156,8 @@ Status Engine::forget_user(const std::string& login, std::int64_t now) {
 
 DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   ++counters_.requests;
-  std::string key = hex(sha256(as_bytes(request.certificate))) + '\0' + request.login + '\0' + request.source;
+  std::string attempt = hex(sha256(as_bytes(request.certificate))) + '\0' + request.login;
+  std::string key = attempt + '\0' + request.source;
   if (auto it = cache_.find(key); it != cache_.end() && it->second.expires > now) {
     ++counters_.cache_hits;
     ++(it->second.reply.allowed ? counters_.allowed : counters_.denied);
@@ -194,7 +195,7 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   reply.allowed = d.allowed;
   reply.reason = std::string(reason_code(d.reason));
   reply.detail = d.detail;
-  reply.correlation_id = correlation_id();
+  reply.correlation_id = attempt_id(attempt, now);
   AuditRecord record;
   record.event = d.allowed ? AuditEvent::login_allow : AuditEvent::login_deny;
   record.login = request.login;
@@ -217,9 +218,7 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   audit_->write(record);
   ++(reply.allowed ? counters_.allowed : counters_.denied);
 
-  if (cache_.size() >= kCacheEntries) std::erase_if(cache_, [&](const auto& e) { return e.second.expires <= now; });
-  if (cache_.size() >= kCacheEntries) cache_.clear();
-  cache_[key] = Cached{reply, now + kCacheSeconds};
+  remember(cache_, key, Cached{reply, now + kCacheSeconds}, now);
   return reply;
 }
 
@@ -260,6 +259,24 @@ void Engine::session_event(const SessionEvent& e) {
   record.source = e.source;
   if (!e.open) record.duration = e.duration;
   audit_->write(record);
+}
+
+// Bounded: expired entries go first, everything if that is not enough.
+template <class Entry>
+void Engine::remember(std::map<std::string, Entry>& map, const std::string& key, Entry entry, std::int64_t now) {
+  if (map.size() >= kCacheEntries) std::erase_if(map, [&](const auto& e) { return e.second.expires <= now; });
+  if (map.size() >= kCacheEntries) map.clear();
+  map[key] = std::move(entry);
+}
+
+// One login attempt is decided more than once — sshd's helper asks without
+// the client's address, PAM asks with it — and all its decisions and its
+// session share one correlation id.
+std::string Engine::attempt_id(const std::string& attempt, std::int64_t now) {
+  if (auto it = attempt_ids_.find(attempt); it != attempt_ids_.end() && it->second.expires > now) return it->second.id;
+  std::string id = correlation_id();
+  remember(attempt_ids_, attempt, AttemptId{id, now + kCacheSeconds}, now);
+  return id;
 }
 
 std::vector<std::string> Engine::watched_directories() const {

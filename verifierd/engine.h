@@ -75,7 +75,16 @@ class Engine {
   // of given uids is a restart, not a reload.
   std::unique_ptr<HostUsers> host_users_;
   std::map<std::string, std::string> errors_;  // "config", "ca", "policy", "host_users" -> message
-  std::map<std::string, Cached> cache_;
+  struct AttemptId {
+    std::string id;
+    std::int64_t expires;
+  };
+  template <class Entry>
+  void remember(std::map<std::string, Entry>& map, const std::string& key, Entry entry, std::int64_t now);
+  std::string attempt_id(const std::string& attempt, std::int64_t now);
+
+  std::map<std::string, Cached> cache_;  // by certificate, login and source
+  std::map<std::string, AttemptId> attempt_ids_;  // by certificate and login
   Counters counters_;
   std::int64_t started_at_ = 0, reloaded_at_ = 0;
   std::string last_trigger_;
