@@ -263,6 +263,22 @@ static enum nss_status fill_extra_group(const struct mid_userdb* db,
                     grp, buf, buflen, e);
 }
 
+/* Maps the database for an entry point: 1, or 0 with *status saying why not
+ * (UNAVAIL for an unreadable or corrupt file, NOTFOUND when there is none). */
+static int open_db(struct map** m, int* e, enum nss_status* status) {
+  switch (acquire(m, e)) {
+    case MAP_OK:
+      return 1;
+    case MAP_ERROR:
+      *status = NSS_STATUS_UNAVAIL;
+      return 0;
+    case MAP_ABSENT:
+      *status = not_found(e);
+      return 0;
+  }
+  return 0;
+}
+
 /* errno as the caller left it; *errnop for every status but success. */
 static enum nss_status finish(enum nss_status status, int saved_errno, int e, int* errnop) {
   errno = saved_errno;
@@ -320,14 +336,7 @@ MID_EXPORT enum nss_status _nss_machineid_getpwuid_r(uid_t uid, struct passwd* p
   int saved = errno, e = 0;
   struct map* m;
   enum nss_status status;
-  switch (acquire(&m, &e)) {
-    case MAP_ERROR:
-      return finish(NSS_STATUS_UNAVAIL, saved, e, errnop);
-    case MAP_ABSENT:
-      return finish(not_found(&e), saved, e, errnop);
-    case MAP_OK:
-      break;
-  }
+  if (!open_db(&m, &e, &status)) return finish(status, saved, e, errnop);
   const struct mid_userdb_user* u = active(mid_userdb_user_by_uid(&m->db, uid));
   status = u != NULL ? fill_user(&m->db, u, pwd, buf, buflen, &e) : not_found(&e);
   release(m);
@@ -341,14 +350,7 @@ MID_EXPORT enum nss_status _nss_machineid_getgrnam_r(const char* name, struct gr
   int saved = errno, e = 0;
   struct map* m;
   enum nss_status status;
-  switch (acquire(&m, &e)) {
-    case MAP_ERROR:
-      return finish(NSS_STATUS_UNAVAIL, saved, e, errnop);
-    case MAP_ABSENT:
-      return finish(not_found(&e), saved, e, errnop);
-    case MAP_OK:
-      break;
-  }
+  if (!open_db(&m, &e, &status)) return finish(status, saved, e, errnop);
   const struct mid_userdb_user* u = active(mid_userdb_user_by_name(&m->db, name));
   const struct mid_userdb_group* g = u == NULL ? mid_userdb_group_by_name(&m->db, name) : NULL;
   status = u != NULL   ? fill_primary_group(&m->db, u, grp, buf, buflen, &e)
@@ -363,14 +365,7 @@ MID_EXPORT enum nss_status _nss_machineid_getgrgid_r(gid_t gid, struct group* gr
   int saved = errno, e = 0;
   struct map* m;
   enum nss_status status;
-  switch (acquire(&m, &e)) {
-    case MAP_ERROR:
-      return finish(NSS_STATUS_UNAVAIL, saved, e, errnop);
-    case MAP_ABSENT:
-      return finish(not_found(&e), saved, e, errnop);
-    case MAP_OK:
-      break;
-  }
+  if (!open_db(&m, &e, &status)) return finish(status, saved, e, errnop);
   const struct mid_userdb_user* u = active(mid_userdb_user_by_uid(&m->db, gid));
   const struct mid_userdb_group* g = u == NULL ? mid_userdb_group_by_gid(&m->db, gid) : NULL;
   status = u != NULL   ? fill_primary_group(&m->db, u, grp, buf, buflen, &e)
@@ -513,15 +508,8 @@ MID_EXPORT enum nss_status _nss_machineid_initgroups_dyn(const char* user, gid_t
                                                          int* errnop) {
   int saved = errno, e = 0;
   struct map* m;
-  switch (acquire(&m, &e)) {
-    case MAP_ERROR:
-      return finish(NSS_STATUS_UNAVAIL, saved, e, errnop);
-    case MAP_ABSENT:
-      return finish(not_found(&e), saved, e, errnop);
-    case MAP_OK:
-      break;
-  }
   enum nss_status status = NSS_STATUS_SUCCESS;
+  if (!open_db(&m, &e, &status)) return finish(status, saved, e, errnop);
   const struct mid_userdb_user* u = active(mid_userdb_user_by_name(&m->db, user));
   if (u == NULL) status = not_found(&e);
   for (uint32_t i = 0; u != NULL && i < u->ngids && status == NSS_STATUS_SUCCESS; ++i) {

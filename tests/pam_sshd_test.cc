@@ -51,16 +51,7 @@ constexpr const char* kModule = MID_PAM_MODULE;
 constexpr auto kCloseWait = 5s;
 constexpr auto kSshTimeout = 30s;
 
-constexpr const char* kCiRole = R"(kind: role
-version: v7
-metadata:
-  name: ci
-spec:
-  allow:
-    logins: [root]
-    node_labels:
-      env: prod
-)";
+using testing::kCiRole;
 constexpr const char* kLockedBot = R"(kind: lock
 version: v2
 metadata:

@@ -58,17 +58,7 @@ const std::string kAuthInfo = "SSH_AUTH_INFO_0=";
 constexpr const char* kHostUser = "mid-alice";
 constexpr uid_t kHostUid = 61001;
 
-// root on env=prod nodes: this node.
-constexpr const char* kCiRole = R"(kind: role
-version: v7
-metadata:
-  name: ci
-spec:
-  allow:
-    logins: [root]
-    node_labels:
-      env: prod
-)";
+using testing::kCiRole;
 // mid-alice as a host user made for the grant.
 constexpr const char* kHostsRole = R"(kind: role
 version: v7

@@ -34,17 +34,7 @@ constexpr auto kReloadWait = 5s;
 // The helper's own deadline is 1 s and sshd may run it twice per key.
 constexpr auto kFailClosedBound = 5s;
 
-// root on env=prod nodes: this node.
-constexpr const char* kCiRole = R"(kind: role
-version: v7
-metadata:
-  name: ci
-spec:
-  allow:
-    logins: [root]
-    node_labels:
-      env: prod
-)";
+using testing::kCiRole;
 // root, but only on env=staging nodes.
 constexpr const char* kStagingRole = R"(kind: role
 version: v7

@@ -22,15 +22,7 @@ namespace {
 using testing::CertSpec;
 using testing::SshdHarness;
 
-constexpr const char* kCiRole = R"(kind: role
-version: v7
-metadata:
-  name: ci
-spec:
-  allow:
-    logins: [root]
-    node_labels: {'*': '*'}
-)";
+using testing::kCiRole;
 
 std::string base64_of(const std::string& cert_path) {
   std::istringstream in(testing::read_file(cert_path));

@@ -55,6 +55,18 @@ struct CommandResult {
   std::chrono::milliseconds elapsed{0};
 };
 
+// Role "ci": root on env=prod nodes, which the harness's node is.
+inline constexpr const char* kCiRole = R"(kind: role
+version: v7
+metadata:
+  name: ci
+spec:
+  allow:
+    logins: [root]
+    node_labels:
+      env: prod
+)";
+
 // How to run sshd and the daemon beyond the defaults: for tests that bring
 // PAM or NSS into the login (sshd under pam_wrapper or nss_wrapper, say).
 struct HarnessOptions {
