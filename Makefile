@@ -50,8 +50,34 @@ install: all
 demo: all
 	scripts/demo $(BUILD_DIR)
 
-deb rpm:
-	@echo "make $@: packaging is not implemented yet (see README, 'Status')" >&2; exit 2
+# make deb / make rpm: packages built from a copy of the tree under
+# $(PKG_DIR), so no debian/ or packaging build files land in the tree. The
+# version is the project's, from CMakeLists.txt.
+PKG_DIR     ?= build-pkg
+PKG_VERSION := $(shell sed -n '/^project/s/.* VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+PKG_TREE    := tar -c --exclude-vcs --exclude=./build --exclude='./build-*' .
+
+deb: bootstrap
+	rm -rf $(PKG_DIR)/deb && mkdir -p $(PKG_DIR)/deb/src
+	$(PKG_TREE) | tar -x -C $(PKG_DIR)/deb/src
+	cp -r packaging/debian $(PKG_DIR)/deb/src/debian
+	cd $(PKG_DIR)/deb/src && dpkg-buildpackage -b -us -uc -j$(JOBS)
+	lintian --fail-on error --info $(PKG_DIR)/deb/machineid-host_$(PKG_VERSION)_*.deb
+	@ls $(PKG_DIR)/deb/*.deb
+
+# rpmbuild on a Debian host has no RPM database of build dependencies to
+# check against: --nodeps. An RPM distribution's builder checks them.
+rpm: bootstrap
+	rm -rf $(PKG_DIR)/rpm && mkdir -p $(PKG_DIR)/rpm/SOURCES
+	$(PKG_TREE) --transform='s,^\.,machineid-host-$(PKG_VERSION),' -z \
+	  >$(PKG_DIR)/rpm/SOURCES/machineid-host-$(PKG_VERSION).tar.gz
+	cp packaging/sysusers.d/machineid.conf packaging/rpm/machineid-host.spec $(PKG_DIR)/rpm/SOURCES/
+	rpmbuild -bb --nodeps --define '_topdir $(CURDIR)/$(PKG_DIR)/rpm' \
+	  --define 'mid_version $(PKG_VERSION)' --define '_smp_mflags -j$(JOBS)' \
+	  $(PKG_DIR)/rpm/SOURCES/machineid-host.spec
+	rpmlint -r packaging/rpm/machineid-host.rpmlintrc \
+	  $(PKG_DIR)/rpm/SOURCES/machineid-host.spec $(PKG_DIR)/rpm/RPMS/*/*.rpm
+	@ls $(PKG_DIR)/rpm/RPMS/*/*.rpm
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
