@@ -266,16 +266,16 @@ static enum nss_status fill_extra_group(const struct mid_userdb* db,
 /* Maps the database for an entry point: 1, or 0 with *status saying why not
  * (UNAVAIL for an unreadable or corrupt file, NOTFOUND when there is none). */
 static int open_db(struct map** m, int* e, enum nss_status* status) {
-  *status = NSS_STATUS_UNAVAIL;
   switch (acquire(m, e)) {
     case MAP_OK:
       return 1;
-    case MAP_ERROR:
-      return 0;
     case MAP_ABSENT:
       *status = not_found(e);
       return 0;
+    case MAP_ERROR:
+      break;
   }
+  *status = NSS_STATUS_UNAVAIL;
   return 0;
 }
 
