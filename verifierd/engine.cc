@@ -30,6 +30,21 @@ std::string join(const std::vector<std::string>& items, const char* sep = " ") {
   return out;
 }
 
+// The identity fields a decision's reply and its session's events share.
+template <class Message>
+AuditRecord audit_record(const Message& m) {
+  AuditRecord r;
+  r.key_id = m.key_id;
+  r.bot = m.bot;
+  r.bot_instance = m.bot_instance;
+  r.roles = m.roles;
+  r.serial = m.serial;
+  r.cert_fp = m.cert_fp;
+  r.ca_fp = m.ca_fp;
+  r.correlation_id = m.correlation_id;
+  return r;
+}
+
 }  // namespace
 
 Engine::Engine(std::string config_path) : config_path_(std::move(config_path)) {}
@@ -196,24 +211,23 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   reply.reason = std::string(reason_code(d.reason));
   reply.detail = d.detail;
   reply.correlation_id = attempt_id(attempt, now);
-  AuditRecord record;
+  if (d.cert) {
+    reply.key_id = d.cert->key_id;
+    reply.serial = std::to_string(d.cert->serial);
+    reply.cert_fp = d.cert_fingerprint;
+    reply.ca_fp = d.ca_fingerprint;
+  }
+  if (d.identity) {
+    reply.bot = d.identity->bot.value_or("");
+    reply.roles = join(d.identity->roles);
+    reply.bot_instance = d.identity->bot_instance_id.value_or("");
+  }
+  AuditRecord record = audit_record(reply);
   record.event = d.allowed ? AuditEvent::login_allow : AuditEvent::login_deny;
   record.login = request.login;
   record.source = request.source;
   record.reason = reply.reason;
   record.detail = d.detail;
-  record.correlation_id = reply.correlation_id;
-  if (d.cert) {
-    reply.key_id = record.key_id = d.cert->key_id;
-    reply.serial = record.serial = std::to_string(d.cert->serial);
-    reply.cert_fp = record.cert_fp = d.cert_fingerprint;
-    reply.ca_fp = record.ca_fp = d.ca_fingerprint;
-  }
-  if (d.identity) {
-    reply.bot = record.bot = d.identity->bot.value_or("");
-    reply.roles = record.roles = join(d.identity->roles);
-    reply.bot_instance = record.bot_instance = d.identity->bot_instance_id.value_or("");
-  }
   reply.host_user = d.allowed && host_user;
   audit_->write(record);
   ++(reply.allowed ? counters_.allowed : counters_.denied);
@@ -245,17 +259,9 @@ bool Engine::affects_policy(const std::string& dir, std::string_view name) const
 }
 
 void Engine::session_event(const SessionEvent& e) {
-  AuditRecord record;
+  AuditRecord record = audit_record(e);
   record.event = e.open ? AuditEvent::session_open : AuditEvent::session_close;
   record.login = e.login;
-  record.correlation_id = e.correlation_id;
-  record.key_id = e.key_id;
-  record.bot = e.bot;
-  record.bot_instance = e.bot_instance;
-  record.roles = e.roles;
-  record.serial = e.serial;
-  record.cert_fp = e.cert_fp;
-  record.ca_fp = e.ca_fp;
   record.source = e.source;
   if (!e.open) record.duration = e.duration;
   audit_->write(record);
