@@ -283,3 +283,23 @@ TEST(VerifierdActivationTest, ServesASocketHandedOverBySystemd) {
 
 }  // namespace
 }  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// SPEC §6: the helper links neither OpenSSL nor libsodium, and (being
+// static) needs no dynamic loader to start.
+TEST(PrincipalsHelperTest, LinksNeitherOpenSslNorLibsodium) {
+  const std::string helper = MID_BIN_DIR "/machineid-principals";
+  auto symbols = testing::run({"nm", "--defined-only", helper});
+  ASSERT_EQ(symbols.status, 0) << symbols.output;
+  EXPECT_NE(symbols.output.find("call_daemon"), std::string::npos) << "nm saw no symbols at all";
+  for (std::string crypto : {"EVP_", "OPENSSL_", "RSA_", "sodium_", "crypto_sign"})
+    EXPECT_EQ(symbols.output.find(crypto), std::string::npos) << crypto;
+  auto dynamic = testing::run({"readelf", "-d", helper});
+  EXPECT_EQ(dynamic.output.find("libcrypto"), std::string::npos) << dynamic.output;
+  EXPECT_EQ(dynamic.output.find("libsodium"), std::string::npos) << dynamic.output;
+}
+
+}  // namespace
+}  // namespace machineid
