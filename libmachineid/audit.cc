@@ -48,7 +48,8 @@ std::string message(const AuditRecord& r) {
 }
 
 bool append_line(const std::string& path, const std::string& line) {
-  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  // Root appends here: never through a symlink someone planted at the path.
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
   if (fd < 0) return false;
   std::string data = line + "\n";
   // O_APPEND makes one write() of a line atomic with respect to other writers.

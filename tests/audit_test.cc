@@ -1,6 +1,7 @@
 // The audit trail's JSON-lines form (SPEC §7 fields), used wherever
 // journald is absent.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -114,6 +115,21 @@ TEST(AuditCliTest, FiltersTheFileByBotAndTime) {
   EXPECT_EQ(since.output.find("\"time\":1000"), std::string::npos);
   EXPECT_NE(since.output.find("\"time\":3000"), std::string::npos);
   EXPECT_EQ(testing::run({ctl, "audit", "--since", "yesterday"}).status, 2);
+}
+
+}  // namespace
+}  // namespace machineid
+
+namespace machineid {
+namespace {
+
+TEST(AuditTest, NeverAppendsThroughASymlink) {
+  testing::TempDir dir;
+  std::string target = dir.file("elsewhere"), link = dir.file("audit.jsonl");
+  testing::write_file(target, "");
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  AuditLog(false, link).write(AuditRecord{});  // falls back to stderr
+  EXPECT_EQ(testing::read_file(target), "");
 }
 
 }  // namespace
