@@ -14,6 +14,7 @@
 #include <string>
 
 #include "machineid/decision.h"
+#include "machineid/resources.h"
 #include "machineid/io.h"
 
 namespace {

@@ -1,27 +1,36 @@
 // libFuzzer: any bytes as a role/lock resource file. Whatever loads is then
-// matched, so the template evaluator and label patterns see fuzzed input too.
+// matched, so templates, label patterns and label expressions see fuzzed
+// input too.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "machineid/policy.h"
+#include "machineid/resources.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace machineid;
   Policy policy;
   std::string_view yaml(reinterpret_cast<const char*>(data), size);
-  if (!parse_resources(yaml, "fuzz.yaml", policy).ok()) return 0;
-  const Traits traits = {
-      {"logins", {"ubuntu", "root"}}, {"email", {"alice@example.com"}}, {"env", {"prod"}}};
+  (void)parse_resources(yaml, "fuzz.yaml", policy);
+  const Traits traits = {{"logins", {"ubuntu", "root"}}, {"email", {"alice@example.com"}}, {"env", {"prod"}}};
   const NodeLabels labels = {{"env", "prod"}, {"group", "api-servers"}};
+  const ExpressionInput input{&labels, &traits, "bot-ci"};
   for (const auto& [name, role] : policy.roles) {
     for (const RoleConditions* c : {&role.allow, &role.deny}) {
       for (const auto& login : c->logins) expand_template(login, traits);
-      labels_match(c->node_labels, labels, traits);
+      for (const auto& group : c->host_groups) expand_values(group, traits);
+      (void)match_labels(c->node_labels, labels, traits);
+      if (c->parsed_expression) (void)c->parsed_expression->matches(input);
     }
   }
   const std::vector<std::string> roles = {"ci", "access"};
-  const LockSubject subject{"bot-ci", &roles, "root", "my-host", "instance"};
+  LockSubject subject;
+  subject.user = "bot-ci";
+  subject.roles = &roles;
+  subject.login = "root";
+  subject.server_ids = {"my-host", "my-host.example.teleport.sh"};
+  subject.bot_instance_id = "instance";
   for (const auto& lock : policy.locks) lock_applies(lock, subject, 0);
   return 0;
 }

@@ -82,6 +82,11 @@ std::string check_mode(std::string_view s) {
   return {};
 }
 
+std::string check_lock_mode(std::string_view s) {
+  if (s != "strict" && s != "best_effort") return "must be \"strict\" or \"best_effort\"";
+  return {};
+}
+
 // One table of the file, read key by key. Every getter leaves its output
 // untouched when the key is absent and fails, naming source, line and key,
 // when the value has the wrong type or fails its check.
@@ -239,13 +244,16 @@ Status read_node(const Section& s, Config::Node& n) {
 
 Status read_policy(const Section& s, Config::Policy& p) {
   MID_CHECK(
-      s.only({"roles_dir", "locks_dir", "revoked_keys", "mode", "max_cert_ttl", "clock_skew"}));
+      s.only({"roles_dir", "locks_dir", "revoked_keys", "mode", "lock_mode", "max_cert_ttl", "clock_skew"}));
   MID_CHECK(s.string("roles_dir", p.roles_dir, check_absolute));
   MID_CHECK(s.string("locks_dir", p.locks_dir, check_absolute));
   MID_CHECK(s.string("revoked_keys", p.revoked_keys, check_absolute_or_empty));
   std::string mode;
   MID_CHECK(s.string("mode", mode, check_mode));
   if (!mode.empty()) p.mode = mode == "roles" ? PolicyMode::roles : PolicyMode::principals;
+  std::string lock_mode;
+  MID_CHECK(s.string("lock_mode", lock_mode, check_lock_mode));
+  if (!lock_mode.empty()) p.lock_mode = lock_mode == "strict" ? LockMode::strict : LockMode::best_effort;
   MID_CHECK(s.duration("max_cert_ttl", p.max_cert_ttl, std::chrono::seconds{1}, kMaxDuration));
   return s.duration("clock_skew", p.clock_skew, std::chrono::seconds{0}, kMaxClockSkew);
 }

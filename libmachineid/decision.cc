@@ -1,10 +1,7 @@
 // The decision of SPEC §4, rule by rule, in the SPEC's order.
 #include "machineid/decision.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <ctime>
 
 #include "machineid/encoding.h"
@@ -140,69 +137,157 @@ void check_revocation(Checker& check, const Certificate& cert, const NodePolicy&
   check.pass("revocation", "not revoked (KRL version " + std::to_string(np.krl->version()) + ")");
 }
 
-// Rule 10: no live lock targets the user, a role, the login, this node or
-// the bot instance.
+// Rule 10: no lock in force names the request through any one of its
+// target fields. Under lock_mode "strict", locks that did not load deny
+// everything: a lock the node cannot read is never silently absent.
 void check_locks(Checker& check, const Identity& id, std::string_view login, const NodePolicy& np,
                  std::int64_t now) {
-  std::string_view bot_instance = id.bot_instance_id ? std::string_view(*id.bot_instance_id) : std::string_view();
-  LockSubject subject{id.user, &id.roles, login, np.config.node.name, bot_instance};
-  for (const auto& lock : np.policy.locks) {
+  const Policy& policy = np.policy;
+  if (np.config.policy.lock_mode == LockMode::strict && !policy.lock_errors.empty())
+    return check.fail("locks", Reason::locked,
+                      "locks did not load, denying every login (lock_mode strict): " + policy.lock_errors.front());
+  auto view = [](const std::optional<std::string>& s) { return s ? std::string_view(*s) : std::string_view(); };
+  LockSubject subject;
+  subject.user = id.user;
+  subject.roles = &id.roles;
+  subject.login = login;
+  subject.server_ids = {np.config.node.name, np.config.node.name + "." + np.config.cluster.name};
+  subject.mfa_device = view(id.mfa_device);
+  subject.device = view(id.device_id);
+  subject.join_token = view(id.join_token);
+  subject.bot_instance_id = view(id.bot_instance_id);
+  subject.access_requests = &id.access_requests;
+  for (const auto& lock : policy.locks) {
     if (!lock_applies(lock, subject, now)) continue;
-    std::string detail = "locked by " + quoted(lock.name) + " (" + lock.source + ")";
+    std::string detail = "locked by " + quoted(lock.name) + " (" + lock.source + ", target " +
+                         std::string(lock_match(lock, subject)) + ")";
     if (!lock.message.empty()) detail += ": " + lock.message;
     return check.fail("locks", Reason::locked, detail);
   }
-  check.pass("locks", std::to_string(np.policy.locks.size()) + " locks, none applies");
+  check.pass("locks", std::to_string(policy.locks.size()) + " locks, none applies");
 }
 
-bool grants_login(const RoleConditions& c, std::string_view login, const Traits& traits) {
+bool holds_login(const RoleConditions& c, std::string_view login, const Traits& traits) {
   for (const auto& tmpl : c.logins)
     if (contains(expand_template(tmpl, traits), login)) return true;
   return false;
 }
 
-// Rule 11: deny rules of every role first, then some role must allow the
-// login on a node whose labels it matches.
+// Whether a condition's node matcher matches this node, as Teleport's
+// CheckLabelsMatch: deny is greedy (labels or expression); allow needs every
+// one that is set; neither set matches nothing. An error (an expression that
+// does not parse or evaluate, a label template that expands to a bad
+// regexp) is returned: Teleport then denies the request.
+Result<std::string> node_matcher(const RoleConditions& c, bool deny, const NodeLabels& labels,
+                                 const ExpressionInput& input) {
+  if (!c.has_node_matcher()) return std::string();
+  bool labels_ok = true;
+  if (!c.node_labels.empty()) {
+    MID_TRY(matched, match_labels(c.node_labels, labels, *input.traits));
+    if (deny && matched) return std::string("node_labels");
+    labels_ok = matched;
+  }
+  if (!c.node_labels_expression.empty()) {
+    if (!c.parsed_expression)
+      return make_error(Errc::config, "node_labels_expression does not parse: " + c.expression_error);
+    auto matched = c.parsed_expression->matches(input);
+    if (!matched.ok()) return with_context(matched.error(), "evaluating node_labels_expression");
+    if (deny) return std::string(*matched ? "node_labels_expression" : "");
+    if (!*matched) return std::string();
+  }
+  if (deny) return std::string();
+  return std::string(labels_ok ? "node matcher" : "");
+}
+
+// Teleport's HostUsers: every role whose allow matcher matches this node
+// must enable host users (keep wins over insecure-drop); their host_groups,
+// less the deny host_groups of roles whose deny matcher matches, and their
+// host_sudoers (by role name, once each) go to the host user.
+void host_user_settings(Decision& d, const std::vector<const Role*>& roles, const NodeLabels& labels,
+                        const ExpressionInput& input) {
+  std::optional<std::string> mode;
+  std::vector<std::string> groups, sudoers;
+  std::vector<const Role*> by_name = roles;
+  std::sort(by_name.begin(), by_name.end(), [](const Role* a, const Role* b) { return a->name < b->name; });
+  for (const Role* role : by_name) {
+    auto matched = node_matcher(role->allow, false, labels, input);
+    if (!matched.ok()) return;  // no host user on doubt
+    if (matched->empty()) continue;
+    if (!role->create_host_user_mode) return;  // a matching role that does not enable host users
+    if (mode != "keep") mode = role->create_host_user_mode;
+    for (const auto& g : role->allow.host_groups)
+      for (auto& group : expand_values(g, *input.traits))
+        if (!contains(groups, group)) groups.push_back(std::move(group));
+    for (const auto& s : role->allow.host_sudoers)
+      for (auto& line : expand_values(s, *input.traits))
+        if (!contains(sudoers, line)) sudoers.push_back(std::move(line));
+  }
+  for (const Role* role : by_name) {
+    auto matched = node_matcher(role->deny, true, labels, input);
+    if (!matched.ok() || matched->empty()) continue;
+    for (const auto& g : role->deny.host_groups)
+      for (const auto& group : expand_values(g, *input.traits)) std::erase(groups, group);
+    for (const auto& s : role->deny.host_sudoers)
+      for (const auto& line : expand_values(s, *input.traits))
+        if (line == "*") {
+          sudoers.clear();
+        } else {
+          std::erase(sudoers, line);
+        }
+  }
+  d.create_host_user_mode = mode;
+  d.host_groups = std::move(groups);
+  d.host_sudoers = std::move(sudoers);
+}
+
+// Rule 11: Teleport's RoleSet.checkAccess for a node and a login. The role
+// set must be whole; deny rules are greedy; then some role in the default
+// namespace must hold the login and match the node.
 void check_roles(Checker& check, Decision& d, const Identity& id, std::string_view login, const NodePolicy& np) {
   if (np.config.policy.mode == PolicyMode::principals) return check.pass("roles", "mode 'principals': roles not consulted");
-  std::vector<const Role*> defined;
-  std::vector<std::string> undefined;
+  const Policy& policy = np.policy;
+  if (id.roles.empty()) return check.fail("roles", Reason::role, "certificate carries no roles");
+  std::vector<const Role*> roles;
   for (const auto& name : id.roles) {
-    auto it = np.policy.roles.find(name);
-    if (it == np.policy.roles.end()) {
-      undefined.push_back(name);
-    } else {
-      defined.push_back(&it->second);
+    if (auto broken = policy.broken_roles.find(name); broken != policy.broken_roles.end())
+      return check.fail("roles", Reason::role, "role " + quoted(name) + " did not load: " + broken->second);
+    auto it = policy.roles.find(name);
+    if (it == policy.roles.end()) {
+      std::string why = "role " + quoted(name) + " is not defined on this node";
+      if (!policy.role_errors.empty()) why += " (a role file did not load: " + policy.role_errors.front() + ")";
+      return check.fail("roles", Reason::role, why);
     }
+    roles.push_back(&it->second);
   }
   const NodeLabels& labels = np.config.node.labels;
-  for (const Role* role : defined) {
-    bool on_this_node = role->deny.node_labels.empty() || labels_match(role->deny.node_labels, labels, id.traits);
-    if (on_this_node && grants_login(role->deny, login, id.traits))
-      return check.fail("roles", Reason::role, "role " + quoted(role->name) + " denies login " + quoted(login));
+  ExpressionInput input{&labels, &id.traits, id.user};
+  for (const Role* role : roles) {
+    if (!role->deny.in_default_namespace()) continue;
+    auto matched = node_matcher(role->deny, true, labels, input);
+    if (!matched.ok())
+      return check.fail("roles", Reason::role, "role " + quoted(role->name) + ": deny: " + matched.error().message);
+    if (!matched->empty())
+      return check.fail("roles", Reason::role, "role " + quoted(role->name) + " denies this node (deny." + *matched + ")");
+    if (holds_login(role->deny, login, id.traits))
+      return check.fail("roles", Reason::role,
+                        "role " + quoted(role->name) + " denies login " + quoted(login) + " (deny.logins)");
   }
-  std::vector<std::string> granting;
-  for (const Role* role : defined) {
-    if (!grants_login(role->allow, login, id.traits) || !labels_match(role->allow.node_labels, labels, id.traits))
-      continue;
-    granting.push_back(role->name);
-    if (role->create_host_user_mode && d.create_host_user_mode != "keep")
-      d.create_host_user_mode = role->create_host_user_mode;
-    for (const auto& g : role->allow.host_groups)
-      if (!contains(d.host_groups, g)) d.host_groups.push_back(g);
-    for (const auto& s : role->allow.host_sudoers)
-      if (!contains(d.host_sudoers, s)) d.host_sudoers.push_back(s);
+  const Role* granting = nullptr;
+  for (const Role* role : roles) {
+    if (!role->allow.in_default_namespace()) continue;
+    auto matched = node_matcher(role->allow, false, labels, input);
+    if (!matched.ok())
+      return check.fail("roles", Reason::role, "role " + quoted(role->name) + ": allow: " + matched.error().message);
+    if (matched->empty() || !holds_login(role->allow, login, id.traits)) continue;
+    granting = role;
+    break;  // Teleport stops at the first role that allows
   }
-  std::string note = undefined.empty() ? "" : " (no local definition: " + join(undefined) + ")";
-  if (granting.empty()) {
-    d.create_host_user_mode.reset();
-    d.host_groups.clear();
-    d.host_sudoers.clear();
-    std::string roles = id.roles.empty() ? "certificate carries no roles" : "roles [" + join(id.roles) + "]";
-    return check.fail("roles", Reason::role, "no role allows login " + quoted(login) + " on this node: " + roles + note);
-  }
-  d.granting_roles = granting;
-  check.pass("roles", "allowed by [" + join(granting) + "]" + note);
+  if (granting == nullptr)
+    return check.fail("roles", Reason::role,
+                      "no role allows login " + quoted(login) + " on this node: roles [" + join(id.roles) + "]");
+  d.granting_roles = {granting->name};
+  host_user_settings(d, roles, labels, input);
+  check.pass("roles", "allowed by " + quoted(granting->name));
 }
 
 }  // namespace
@@ -286,33 +371,6 @@ Decision decide(const Request& request, const NodePolicy& np) {
     d.host_sudoers.clear();
   }
   return d;
-}
-
-void load_revocations(NodePolicy& np) {
-  np.krl.reset();
-  np.krl_error.reset();
-  const std::string& path = np.config.policy.revoked_keys;
-  struct stat st {};
-  // No KRL file means no revocations; anything else that keeps us from
-  // reading it denies every certificate, as sshd's RevokedKeys does.
-  if (path.empty() || (stat(path.c_str(), &st) != 0 && errno == ENOENT)) return;
-  auto krl = Krl::load(path);
-  if (krl.ok()) {
-    np.krl.emplace(std::move(*krl));
-  } else {
-    np.krl_error = krl.error().message;
-  }
-}
-
-Result<NodePolicy> load_node_policy(Config config) {
-  NodePolicy np;
-  MID_TRY(cas, CaSet::load(config.cluster.user_ca_file, config.cluster.name));
-  np.cas = std::move(cas);
-  MID_TRY(policy, load_policy(config.policy.roles_dir, config.policy.locks_dir));
-  np.policy = std::move(policy);
-  np.config = std::move(config);
-  load_revocations(np);
-  return np;
 }
 
 }  // namespace machineid

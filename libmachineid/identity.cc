@@ -42,6 +42,25 @@ Result<std::vector<std::string>> read_roles(const std::string& text) {
   return out;
 }
 
+// `{"access_requests":[...]}`, as Teleport writes the requests a
+// certificate was issued under.
+Result<std::vector<std::string>> read_access_requests(const std::string& text) {
+  MID_TRY(value, parse_json(kExtActiveRequests, text));
+  auto error = [] { return extension_error(kExtActiveRequests, Errc::malformed, "must be {\"access_requests\":[...]}"); };
+  if (!value.is_object()) return error();
+  std::vector<std::string> out;
+  auto requests = value.find("access_requests");
+  if (requests == value.end() || requests->is_null()) return out;
+  if (!requests->is_array()) return error();
+  if (requests->size() > kMaxRoles)
+    return extension_error(kExtActiveRequests, Errc::limit, "more than " + std::to_string(kMaxRoles) + " requests");
+  for (const auto& r : *requests) {
+    if (!r.is_string()) return error();
+    out.push_back(r.get<std::string>());
+  }
+  return out;
+}
+
 // A JSON object of trait name -> list of strings (null for none).
 Result<Traits> read_traits(const std::string& text) {
   MID_TRY(value, parse_json(kExtTraits, text));
@@ -101,9 +120,17 @@ Result<Identity> read_identity(const Certificate& cert) {
   if (const std::string* cluster = cert.extension(kExtRouteToCluster))
     id.route_to_cluster = *cluster;
   id.bot = bot_name(cert);
-  if (const std::string* instance = cert.extension(kExtBotInstanceId);
-      instance != nullptr && !instance->empty())
-    id.bot_instance_id = *instance;
+  auto optional_extension = [&](std::string_view name, std::optional<std::string>& out) {
+    if (const std::string* value = cert.extension(name); value != nullptr && !value->empty()) out = *value;
+  };
+  optional_extension(kExtBotInstanceId, id.bot_instance_id);
+  optional_extension(kExtMfaVerified, id.mfa_device);
+  optional_extension(kExtDeviceId, id.device_id);
+  optional_extension(kExtJoinToken, id.join_token);
+  if (const std::string* requests = cert.extension(kExtActiveRequests)) {
+    MID_TRY(parsed, read_access_requests(*requests));
+    id.access_requests = std::move(parsed);
+  }
   return id;
 }
 

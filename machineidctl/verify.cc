@@ -125,6 +125,10 @@ int verify(const std::vector<std::string>& args) {
     std::cerr << "machineidctl verify: " << policy.error().message << "\n";
     return kExitUsage;
   }
+  // As the daemon: what did not load is reported and denies what it
+  // defined (a role's holders; every login for locks in strict mode).
+  for (const auto& e : policy->policy.role_errors) std::cerr << "machineidctl verify: role not loaded: " << e << "\n";
+  for (const auto& e : policy->policy.lock_errors) std::cerr << "machineidctl verify: lock not loaded: " << e << "\n";
   auto text = machineid::read_file(o.cert, machineid::kMaxCertificateBytes * 2);
   if (!text.ok()) {
     std::cerr << "machineidctl verify: " << text.error().message << "\n";

@@ -4,6 +4,7 @@
 
 #include "fixtures.h"
 #include "machineid/decision.h"
+#include "machineid/resources.h"
 #include "machineid/encoding.h"
 
 namespace machineid {
@@ -331,12 +332,17 @@ TEST_F(DecisionTest, ExpiredLockOrLockOnSomeoneElseDoesNotDeny) {
 }
 
 // Rule 11
-TEST_F(DecisionTest, RoleWithoutLocalDefinitionGrantsNothing) {
+// Teleport refuses a role set it cannot fetch whole (FetchRoles).
+TEST_F(DecisionTest, RoleWithoutLocalDefinitionDeniesTheWholeRoleSet) {
   CertSpec spec = bot();
   spec.options = {R"(extension:teleport-roles={"roles":["unknown"]})"};
   Decision d = decide_for(spec);
   EXPECT_DENIED(d, Reason::role);
-  EXPECT_NE(d.detail.find("no local definition: unknown"), std::string::npos);
+  EXPECT_NE(d.detail.find("role 'unknown' is not defined on this node"), std::string::npos) << d.detail;
+  spec.options = {R"(extension:teleport-roles={"roles":["ci","unknown"]})"};
+  d = decide_for(spec);
+  EXPECT_DENIED(d, Reason::role);
+  EXPECT_NE(d.detail.find("'unknown'"), std::string::npos) << d.detail;
 }
 
 TEST_F(DecisionTest, DenyRuleWinsOverAllow) {

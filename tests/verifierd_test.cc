@@ -147,20 +147,31 @@ TEST_F(VerifierdTest, RefusesPeersOtherThanRootAndTheClientUser) {
   EXPECT_EQ(WEXITSTATUS(st), 1);
 }
 
-TEST_F(VerifierdTest, BrokenRoleFileKeepsTheLastGoodPolicyAndIsReported) {
+TEST_F(VerifierdTest, BrokenRoleFileIsReportedAndDeniesOnlyItsHolders) {
   h.write_role("broken", "kind: role\nversion: v7\nmetadata: {name: x}\nspec:\n  allow:\n    logins: root\n");
   h.signal_daemon(SIGHUP);
   nlohmann::json s;
   for (int i = 0; i < 50; ++i) {
     s = status();
-    if (s["errors"].contains("policy")) break;
+    if (s["errors"].contains("roles")) break;
     usleep(100000);
   }
-  ASSERT_TRUE(s["errors"].contains("policy")) << s.dump();
-  EXPECT_NE(s["errors"]["policy"].get<std::string>().find("broken.yaml:6"), std::string::npos) << s["errors"];
+  ASSERT_TRUE(s["errors"].contains("roles")) << s.dump();
+  EXPECT_NE(s["errors"]["roles"].get<std::string>().find("broken.yaml:6"), std::string::npos) << s["errors"];
+  EXPECT_TRUE(s["roles"]["broken"].contains("x")) << s["roles"];
   auto reply = ask("root", cert);
   ASSERT_TRUE(reply.ok());
-  EXPECT_TRUE(reply->allowed) << reply->detail;  // the last good roles are in force
+  EXPECT_TRUE(reply->allowed) << reply->detail;  // the other roles keep working
+  CertSpec spec{.ca = h.ca(), .key = h.keygen().make_key("holder") + ".pub"};
+  spec.identity = "bot-holder";
+  spec.principals = {"root"};
+  spec.validity = "-1m:+1h";
+  spec.options = {R"(extension:teleport-roles={"roles":["ci","x"]})"};
+  auto holder = ask("root", base64_of(h.keygen().sign(spec)));
+  ASSERT_TRUE(holder.ok());
+  EXPECT_FALSE(holder->allowed);
+  EXPECT_EQ(holder->reason, "role");
+  EXPECT_NE(holder->detail.find("role 'x' did not load"), std::string::npos) << holder->detail;
 }
 
 TEST_F(VerifierdTest, BrokenKrlDeniesEverything) {

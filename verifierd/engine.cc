@@ -67,12 +67,13 @@ Status Engine::start(std::int64_t now) {
 
 void Engine::reload(const std::string& trigger, std::int64_t now) {
   auto fresh = std::make_unique<NodePolicy>();
-  auto note = [&](const std::string& what, const Status& s) {
+  auto note = [&](const std::string& what, const Status& s,
+                  const std::string& consequence = "keeping the last good one") {
     if (s.ok()) {
       if (errors_.erase(what)) log(what + ": loads again");
     } else {
       errors_[what] = s.error().message;
-      log(what + ": " + s.error().message + " (keeping the last good " + what + ")");
+      log(what + ": " + s.error().message + " (" + consequence + ")");
     }
   };
 
@@ -84,9 +85,19 @@ void Engine::reload(const std::string& trigger, std::int64_t now) {
   note("ca", cas.ok() ? Status{} : Status{cas.error()});
   fresh->cas = cas.ok() ? std::move(*cas) : policy_->cas;
 
-  auto policy = load_policy(fresh->config.policy.roles_dir, fresh->config.policy.locks_dir);
-  note("policy", policy.ok() ? Status{} : Status{policy.error()});
-  fresh->policy = policy.ok() ? std::move(*policy) : policy_->policy;
+  // A role that does not load denies its holders only; locks that do not
+  // load deny everything (strict) or keep the last good locks (best_effort).
+  load_roles_and_locks(*fresh, policy_.get());
+  const Policy& loaded = fresh->policy;
+  auto first = [](const std::vector<std::string>& errors) {
+    return errors.empty() ? Status{} : Status{make_error(Errc::config, errors.front())};
+  };
+  note("roles", first(loaded.role_errors), "certificates holding the roles it defines are denied");
+  note("locks", first(loaded.lock_errors),
+       fresh->config.policy.lock_mode == LockMode::strict ? "lock_mode strict: denying every login"
+                                                          : "lock_mode best_effort: keeping the last good locks");
+  for (std::size_t i = 1; i < loaded.role_errors.size(); ++i) log("roles: " + loaded.role_errors[i]);
+  for (std::size_t i = 1; i < loaded.lock_errors.size(); ++i) log("locks: " + loaded.lock_errors[i]);
 
   load_revocations(*fresh);
   if (fresh->krl_error) log("revoked_keys: " + *fresh->krl_error + " (denying every certificate)");
@@ -315,8 +326,15 @@ std::string Engine::status_json(std::int64_t now) const {
   for (const auto& [name, role] : np.policy.roles) roles.push_back(name);
   std::size_t live_locks = 0;
   for (const auto& lock : np.policy.locks) live_locks += !lock.expires || *lock.expires > now;
-  j["roles"] = {{"dir", np.config.policy.roles_dir}, {"names", roles}};
-  j["locks"] = {{"dir", np.config.policy.locks_dir}, {"count", np.policy.locks.size()}, {"in_force", live_locks}};
+  j["roles"] = {{"dir", np.config.policy.roles_dir},
+                {"names", roles},
+                {"broken", np.policy.broken_roles},
+                {"errors", np.policy.role_errors}};
+  j["locks"] = {{"dir", np.config.policy.locks_dir},
+                {"mode", np.config.policy.lock_mode == LockMode::strict ? "strict" : "best_effort"},
+                {"count", np.policy.locks.size()},
+                {"in_force", live_locks},
+                {"errors", np.policy.lock_errors}};
   nlohmann::ordered_json krl = {{"file", np.config.policy.revoked_keys}};
   krl["state"] = np.krl_error ? "unusable: denying every certificate" : np.krl ? "loaded" : "absent";
   if (np.krl) krl["version"] = np.krl->version();

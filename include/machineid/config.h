@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "machineid/policy.h"
+#include "machineid/labels.h"
 #include "machineid/result.h"
 
 namespace machineid {
@@ -43,6 +43,11 @@ inline constexpr std::chrono::seconds kMaxClockSkew{3600};
 inline constexpr std::chrono::seconds kMaxDuration{9223372036};
 
 enum class PolicyMode { roles, principals };
+// What a lock file that does not load does. strict: every login is denied
+// until it loads (Teleport's strict locking, which denies when its view of
+// the locks cannot be trusted); best_effort: the last good locks stay in
+// force (Teleport's best_effort, which keeps going on the locks it has).
+enum class LockMode { strict, best_effort };
 
 struct Config {
   std::string path;
@@ -65,6 +70,7 @@ struct Config {
     std::string locks_dir = "/etc/machineid/locks.d";
     std::string revoked_keys = "/etc/machineid/revoked.krl";  // "": no KRL
     PolicyMode mode = PolicyMode::roles;
+    LockMode lock_mode = LockMode::strict;
     std::chrono::seconds max_cert_ttl{24 * 3600};
     std::chrono::seconds clock_skew{60};
   } policy;

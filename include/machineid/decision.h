@@ -8,12 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "machineid/ca.h"
 #include "machineid/cert.h"
-#include "machineid/config.h"
 #include "machineid/identity.h"
-#include "machineid/krl.h"
-#include "machineid/policy.h"
+#include "machineid/node_policy.h"
 
 namespace machineid {
 
@@ -35,25 +32,6 @@ enum class Reason {
 
 // The reason code as SPEC §4 and the audit trail spell it ("ca_untrusted").
 std::string_view reason_code(Reason reason);
-
-// Everything a decision reads, loaded once and shared by many decisions.
-struct NodePolicy {
-  Config config;
-  CaSet cas;
-  Policy policy;
-  // The KRL, if one is configured and present. When krl_error is set the
-  // KRL could not be read or parsed and every certificate is denied.
-  std::optional<Krl> krl;
-  std::optional<std::string> krl_error;
-};
-
-// Loads CA keys, roles, locks and the KRL named by `config`, as the daemon
-// does. A missing KRL file means no revocations; an unreadable or corrupt
-// one is recorded in krl_error (deny all), not returned as an error.
-Result<NodePolicy> load_node_policy(Config config);
-// (Re)loads np.krl / np.krl_error from np.config.policy.revoked_keys, with
-// the rules above.
-void load_revocations(NodePolicy& np);
 
 struct Request {
   Bytes certificate;  // the certificate blob
@@ -81,8 +59,9 @@ struct Decision {
   std::string cert_fingerprint;  // of the certified key
   std::string ca_fingerprint;    // of the signing key
 
-  // Roles mode, when allowed: the roles that granted the login and the
-  // host-user settings they carry.
+  // Roles mode, when allowed: the role that granted the login, and the
+  // host-user settings of the role set for this node (Teleport's HostUsers:
+  // no mode unless every role matching the node enables host users).
   std::vector<std::string> granting_roles;
   std::optional<std::string> create_host_user_mode;
   std::vector<std::string> host_groups;

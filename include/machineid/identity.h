@@ -18,6 +18,10 @@ inline constexpr std::string_view kExtRouteToCluster = "teleport-route-to-cluste
 inline constexpr std::string_view kExtImpersonator = "impersonator";
 inline constexpr std::string_view kExtBotName = "bot-name@goteleport.com";
 inline constexpr std::string_view kExtBotInstanceId = "bot-instance-id@goteleport.com";
+inline constexpr std::string_view kExtMfaVerified = "mfa-verified";
+inline constexpr std::string_view kExtDeviceId = "teleport-device-id";
+inline constexpr std::string_view kExtActiveRequests = "teleport-active-requests";
+inline constexpr std::string_view kExtJoinToken = "join-token@goteleport.com";
 
 inline constexpr std::size_t kMaxRoles = 256;
 inline constexpr std::size_t kMaxTraits = 256;
@@ -35,6 +39,10 @@ struct Identity {
   // bot-name or else the key id less "bot-".
   std::optional<std::string> bot;
   std::optional<std::string> bot_instance_id;
+  // What else a lock may target: the MFA device that verified the session,
+  // the trusted device, the join token, the access requests in use.
+  std::optional<std::string> mfa_device, device_id, join_token;
+  std::vector<std::string> access_requests;
 };
 
 // Reads roles (`{"version":"v1","roles":[...]}` or `{"roles":[...]}`),

@@ -1,47 +1,43 @@
-// Teleport role and lock resources and how they match this node.
+// Teleport role and lock resources, as this node keeps them, and how a lock
+// targets a request.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "machineid/expression.h"
 #include "machineid/identity.h"
-#include "machineid/result.h"
-
-namespace re2 {
-class RE2;
-}
+#include "machineid/labels.h"
+#include "machineid/template.h"
 
 namespace machineid {
 
-inline constexpr std::size_t kMaxResourceFileBytes = 16 * 1024 * 1024;
-inline constexpr std::size_t kMaxResources = 100000;
-
-using NodeLabels = std::map<std::string, std::string, std::less<>>;
-
-// One value pattern of a role's node_labels: '*', '^regex$' (an RE2 regexp
-// searched with its own anchors, as Teleport does), or a literal in which
-// '*' matches any run of characters (as Teleport's globs). May hold trait
-// templates, expanded at match time; so may the selector's keys.
-struct LabelPattern {
-  std::string text;
-  std::shared_ptr<const re2::RE2> regex;  // compiled when `text` has no template
-};
-
-// key -> acceptable values. Matches when every key matches some value.
-using LabelSelector = std::map<std::string, std::vector<LabelPattern>, std::less<>>;
-
+// One condition (allow or deny) of a role. Logins, label keys and values,
+// host groups and sudoers lines may hold trait templates, expanded per
+// request.
 struct RoleConditions {
-  std::vector<std::string> logins;  // may hold {{internal.X}} / {{external.X}}
+  std::vector<std::string> logins;
   LabelSelector node_labels;
-  // Literal: entries holding templates are dropped at load with a notice.
+  // node_labels_expression: its text, and either the parsed expression or
+  // why it does not parse (Teleport loads such a role and denies any request
+  // whose check reaches the expression).
+  std::string node_labels_expression;
+  std::optional<Expression> parsed_expression;
+  std::string expression_error;
+  // Empty stands for Teleport's default, ["default"].
+  std::vector<std::string> namespaces;
   std::vector<std::string> host_groups;
   std::vector<std::string> host_sudoers;
+
+  // Whether the role takes part in this condition for the default namespace.
+  bool in_default_namespace() const;
+  // Whether the condition has a node matcher (labels or an expression).
+  bool has_node_matcher() const { return !node_labels.empty() || !node_labels_expression.empty(); }
 };
 
 struct Role {
@@ -53,9 +49,11 @@ struct Role {
   std::optional<std::chrono::seconds> max_session_ttl;  // unset when absent or zero
 };
 
+// A lock's target fields (Teleport's LockTarget). Each set field is an
+// alternative: the lock applies when any one names the request.
 struct LockTarget {
-  std::string user, role, login, server_id, bot_instance_id;
-  bool has_other = false;  // targets fields this node cannot see (mfa_device, ...)
+  std::string user, role, login, server_id, node, mfa_device, device, access_request, join_token,
+      bot_instance_id, windows_desktop;
 };
 
 struct Lock {
@@ -68,47 +66,30 @@ struct Lock {
 
 struct Policy {
   std::map<std::string, Role, std::less<>> roles;
+  // Roles whose definition did not load (a malformed document, a second
+  // definition): name -> why. A certificate holding one is denied.
+  std::map<std::string, std::string, std::less<>> broken_roles;
   std::vector<Lock> locks;
-  std::vector<std::string> notices;  // skipped documents and the like
+  // Role and lock documents or files that did not load, as "file:line: why".
+  std::vector<std::string> role_errors;
+  std::vector<std::string> lock_errors;
+  std::vector<std::string> notices;  // skipped documents, templates that cannot expand, ...
 };
 
-// Parses one file's YAML documents. `kind: role` documents (v3 to v8) go
-// into roles; `kind: lock` into locks; others are skipped with a notice.
-// Errors name source, line and field; a role name already in `into` or
-// earlier in the file is an error naming both places. On error `into` is
-// left as it was.
-Status parse_resources(std::string_view yaml, std::string_view source, Policy& into);
-// Loads every *.yaml / *.yml file (not hidden ones) of roles_dir and
-// locks_dir, sorted by name, into one Policy; a missing directory is empty,
-// an unreadable one or file an error. One directory given twice is read once.
-Result<Policy> load_policy(const std::string& roles_dir, const std::string& locks_dir);
-
-// Expands a login template against traits: a literal gives itself;
-// "{{internal.X}}" / "{{external.X}}" (with optional prefix and suffix, and
-// the email.local and regexp.replace functions) give one value per trait
-// value, none when the trait is missing or the template is malformed.
-// Values that are empty or not valid Unix logins (as Teleport's
-// IsValidUnixUser: 1-32 bytes, no leading '-', no ':', '/', blank or
-// control character) are dropped. Label templates are expanded inside
-// labels_match, without the login check.
-std::vector<std::string> expand_template(std::string_view tmpl, const Traits& traits);
-// Checks template syntax without expanding; the error says what is wrong.
-Status validate_template(std::string_view tmpl);
-
-// Whether `selector` matches `labels`. An empty selector matches nothing;
-// callers decide what empty means for them (deny rules treat it as all).
-bool labels_match(const LabelSelector& selector, const NodeLabels& labels, const Traits& traits);
-
-// Whether a lock is in force at `now` (no expiry, or expires > now) and
-// targets this request: every target field set matches (role: any of the
-// subject's roles). A lock with has_other, or with no target, never applies.
+// What a request offers a lock to match: Teleport's session lock targets.
 struct LockSubject {
   std::string_view user;
-  const std::vector<std::string>* roles;
+  const std::vector<std::string>* roles = nullptr;
   std::string_view login;
-  std::string_view server_id;
-  std::string_view bot_instance_id;
+  std::vector<std::string> server_ids;  // node.name and node.name.cluster.name
+  std::string_view mfa_device, device, join_token, bot_instance_id;
+  const std::vector<std::string>* access_requests = nullptr;
 };
+
+// Whether `lock` is in force at `now` (no expiry, or expires > now) and any
+// one of its target fields names the subject.
 bool lock_applies(const Lock& lock, const LockSubject& subject, std::int64_t now);
+// The target field that names the subject ("user", "role", ...), or "".
+std::string_view lock_match(const Lock& lock, const LockSubject& subject);
 
 }  // namespace machineid

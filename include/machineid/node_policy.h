@@ -1,0 +1,40 @@
+// Everything a decision reads, loaded from the files the configuration
+// names: CA keys, roles and locks, the KRL.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "machineid/ca.h"
+#include "machineid/config.h"
+#include "machineid/krl.h"
+#include "machineid/policy.h"
+#include "machineid/result.h"
+
+namespace machineid {
+
+struct NodePolicy {
+  Config config;
+  CaSet cas;
+  Policy policy;
+  // The KRL, if one is configured and present. When krl_error is set the
+  // KRL could not be read or parsed and every certificate is denied.
+  std::optional<Krl> krl;
+  std::optional<std::string> krl_error;
+};
+
+// Loads CA keys, roles, locks and the KRL named by `config`, as the daemon
+// does. A CA file that does not load is an error; roles and locks that do
+// not load are recorded in the policy (see load_policy); a missing KRL file
+// means no revocations, an unreadable or corrupt one is recorded in
+// krl_error (deny all).
+Result<NodePolicy> load_node_policy(Config config);
+// (Re)loads np.krl / np.krl_error from np.config.policy.revoked_keys, with
+// the rules above.
+void load_revocations(NodePolicy& np);
+// (Re)loads np.policy from the configured directories. In best_effort lock
+// mode, locks that did not load whole are replaced by `last_good`'s locks
+// (the errors stay recorded); in strict mode the decision denies instead.
+void load_roles_and_locks(NodePolicy& np, const NodePolicy* last_good);
+
+}  // namespace machineid

@@ -1,0 +1,111 @@
+// Node label selectors, as Teleport's MatchLabels and applyLabelsTraits.
+#include "machineid/labels.h"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+
+#include "machineid/template.h"
+
+namespace machineid {
+namespace {
+
+// Teleport's glob: every character literal but '*', which matches any run.
+std::string glob_to_regex(std::string_view glob) {
+  std::string out = "^";
+  for (std::size_t start = 0;;) {
+    std::size_t star = glob.find('*', start);
+    out += RE2::QuoteMeta(glob.substr(start, star - start));  // to the end when there is no star
+    if (star == std::string_view::npos) break;
+    out += "(.*)";
+    start = star + 1;
+  }
+  return out + "$";
+}
+
+// Every key present on the node with a value matching one of its patterns.
+template <class Entries>
+bool entries_match(const Entries& entries, const NodeLabels& labels) {
+  for (const auto& [key, patterns] : entries) {
+    auto it = labels.find(key);
+    if (it == labels.end()) return false;
+    if (std::none_of(patterns.begin(), patterns.end(),
+                     [&](const LabelPattern& p) { return pattern_matches(p, it->second); }))
+      return false;
+  }
+  return true;
+}
+
+bool has_template(const LabelSelector& selector) {
+  for (const auto& [key, patterns] : selector) {
+    if (is_template(key)) return true;
+    for (const auto& p : patterns)
+      if (is_template(p.text)) return true;
+  }
+  return false;
+}
+
+bool is_match_all(const auto& selector) {
+  auto it = selector.find("*");
+  return it != selector.end() && it->second.size() == 1 && it->second[0].text == "*";
+}
+
+}  // namespace
+
+Result<LabelPattern> make_pattern(std::string text) {
+  std::string program;
+  if (text.starts_with('^') && text.ends_with('$')) {
+    program = text;
+  } else if (text != "*" && text.find('*') != std::string::npos) {
+    program = glob_to_regex(text);
+  }
+  LabelPattern pattern{std::move(text), nullptr};
+  if (program.empty()) return pattern;
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto regex = std::make_shared<const RE2>(program, options);
+  if (!regex->ok())
+    return make_error(Errc::config, "bad regexp '" + pattern.text + "': " + regex->error());
+  pattern.regex = std::move(regex);
+  return pattern;
+}
+
+bool pattern_matches(const LabelPattern& pattern, std::string_view value) {
+  if (pattern.text == "*") return true;
+  if (pattern.regex) return RE2::PartialMatch(value, *pattern.regex);
+  return pattern.text == value;
+}
+
+bool labels_match(const LabelSelector& selector, const NodeLabels& labels, const Traits& traits) {
+  auto matched = match_labels(selector, labels, traits);
+  return matched.ok() && *matched;
+}
+
+Result<bool> match_labels(const LabelSelector& selector, const NodeLabels& labels, const Traits& traits) {
+  if (selector.empty()) return false;
+  if (!has_template(selector)) return is_match_all(selector) || entries_match(selector, labels);
+  // A key takes its first value, or "" (no node has that label) when it does
+  // not expand; a value that does not expand stands for "" — Teleport's
+  // applyLabelsTraits. A later key expanding like an earlier one replaces it.
+  std::map<std::string, std::vector<LabelPattern>, std::less<>> expanded;
+  for (const auto& [key, patterns] : selector) {
+    std::vector<std::string> keys = expand_values(key, traits);
+    std::vector<LabelPattern> values;
+    for (const auto& pattern : patterns) {
+      if (!is_template(pattern.text)) {
+        values.push_back(pattern);
+        continue;
+      }
+      std::vector<std::string> texts = expand_values(pattern.text, traits);
+      if (texts.empty()) texts.emplace_back();
+      for (auto& text : texts) {
+        MID_TRY(compiled, make_pattern(std::move(text)));
+        values.push_back(std::move(compiled));
+      }
+    }
+    expanded[keys.empty() ? std::string() : keys.front()] = std::move(values);
+  }
+  return is_match_all(expanded) || entries_match(expanded, labels);
+}
+
+}  // namespace machineid
