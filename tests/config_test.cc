@@ -134,6 +134,7 @@ user_ca_pin = "sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0
 refresh_interval = "1h30m"
 [policy]
 mode = "principals"
+lock_mode = "best_effort"
 revoked_keys = ""
 clock_skew = "0s"
 [host_users]
@@ -150,6 +151,7 @@ file = "/var/log/machineid.jsonl"
             "sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08");
   EXPECT_EQ(config->cluster.refresh_interval, 90min);
   EXPECT_EQ(config->policy.mode, PolicyMode::principals);
+  EXPECT_EQ(config->policy.lock_mode, LockMode::best_effort);
   EXPECT_EQ(config->policy.revoked_keys, "");
   EXPECT_EQ(config->policy.clock_skew, 0s);
   EXPECT_EQ(config->host_users.uid_min, 100000u);
@@ -261,6 +263,14 @@ TEST(Config, BadModeNamesLineAndKey) {
   text += "[policy]\nmode = \"role\"\n";
   EXPECT_EQ(error_of(text),
             "/etc/machineid/verifierd.toml:12: policy.mode: must be \"roles\" or \"principals\"");
+}
+
+TEST(Config, LockModeIsStrictUnlessSaidOtherwise) {
+  auto config = parse("[cluster]\nname = \"c\"\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->policy.lock_mode, LockMode::strict);
+  EXPECT_EQ(error_of("[cluster]\nname = \"c\"\n[policy]\nlock_mode = \"lenient\"\n"),
+            "/etc/machineid/verifierd.toml:4: policy.lock_mode: must be \"strict\" or \"best_effort\"");
 }
 
 TEST(Config, RelativePathIsAnError) {

@@ -345,6 +345,18 @@ TEST_F(DecisionTest, RoleWithoutLocalDefinitionDeniesTheWholeRoleSet) {
   EXPECT_NE(d.detail.find("'unknown'"), std::string::npos) << d.detail;
 }
 
+TEST_F(DecisionTest, LockThatDoesNotLoadDeniesEverythingInStrictMode) {
+  (void)parse_resources("kind: lock\nversion: v2\nmetadata: {name: typo}\nspec: {target: {usr: bot-x}}\n",
+                        "locks.d/typo.yaml", np.policy, ResourceFile::locks);
+  ASSERT_EQ(np.policy.lock_errors.size(), 1u);
+  Decision d = decide_for(bot());
+  EXPECT_DENIED(d, Reason::locked);
+  EXPECT_NE(d.detail.find("locks.d/typo.yaml:4: spec.target.usr: unknown lock target field"), std::string::npos)
+      << d.detail;
+  np.config.policy.lock_mode = LockMode::best_effort;
+  EXPECT_ALLOWED(decide_for(bot()));
+}
+
 TEST_F(DecisionTest, DenyRuleWinsOverAllow) {
   CertSpec spec = bot();
   spec.principals = {"postgres"};

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "fixtures.h"
+#include "machineid/node_policy.h"
 #include "resource_yaml.h"
 
 namespace machineid {
@@ -444,6 +445,26 @@ TEST_F(LoadPolicy, BadLockFileIsALockErrorWhateverItHolds) {
   auto policy = load_policy(tmp_.file("roles.d"), locks);
   EXPECT_EQ(policy.lock_errors.size(), 1u);
   EXPECT_THAT(policy.role_errors, IsEmpty());
+}
+
+TEST_F(LoadPolicy, BestEffortKeepsTheLastGoodLocksStrictDoesNot) {
+  std::string locks = dir("locks.d");
+  NodePolicy np;
+  np.config.policy.roles_dir = tmp_.file("roles.d");
+  np.config.policy.locks_dir = locks;
+  testing::write_file(locks + "/a.yaml", lock_yaml("    user: bot-ci\n"));
+  load_roles_and_locks(np, nullptr);
+  ASSERT_EQ(np.policy.locks.size(), 1u);
+  NodePolicy last_good = np;
+  testing::write_file(locks + "/a.yaml", lock_yaml("    usr: bot-ci\n"));
+  np.config.policy.lock_mode = LockMode::best_effort;
+  load_roles_and_locks(np, &last_good);
+  EXPECT_EQ(np.policy.locks.size(), 1u);
+  EXPECT_EQ(np.policy.lock_errors.size(), 1u);
+  np.config.policy.lock_mode = LockMode::strict;
+  load_roles_and_locks(np, &last_good);
+  EXPECT_TRUE(np.policy.locks.empty());
+  EXPECT_EQ(np.policy.lock_errors.size(), 1u);
 }
 
 // --- hostile YAML ------------------------------------------------------------

@@ -46,7 +46,7 @@ spec:
     node_labels:
       env: staging
 )";
-// Denies root on every node (an empty deny.node_labels matches all).
+// Denies root on every node: deny.logins alone is enough (greedy deny).
 constexpr const char* kNoRootRole = R"(kind: role
 version: v7
 metadata:
@@ -54,6 +54,27 @@ metadata:
 spec:
   deny:
     logins: [root]
+)";
+
+// Denies every login on env=prod nodes, by a label expression alone.
+constexpr const char* kNoProdRole = R"(kind: role
+version: v7
+metadata:
+  name: no-prod
+spec:
+  deny:
+    node_labels_expression: 'labels["env"] == "prod"'
+)";
+// Targets bot-alt through its user field although its login field names
+// another login: a lock's fields are alternatives.
+constexpr const char* kAlternativesLock = R"(kind: lock
+version: v2
+metadata:
+  name: alt
+spec:
+  target:
+    user: bot-alt
+    login: postgres
 )";
 
 std::string lock_on_user(const std::string& user) {
@@ -67,6 +88,8 @@ void install_policy(SshdHarness& h) {
   h.write_role("ci", kCiRole);
   h.write_role("staging", kStagingRole);
   h.write_role("no-root", kNoRootRole);
+  h.write_role("no-prod", kNoProdRole);
+  h.write_lock("alt", kAlternativesLock);
   h.write_lock("bot-locked", lock_on_user("bot-locked"));
   h.write_krl("id: bot-revoked\n");
 }
@@ -262,6 +285,27 @@ TEST_F(SshdLoginTest, DenyRuleOverridesAnotherRolesAllow) {
   auto mark = h_->audit_mark();
   EXPECT_TRUE(refused(h_->ssh(user_key_, cert, "root", "true")));
   EXPECT_TRUE(audited_deny(*h_, mark, "root", "bot-mixed", "role"));
+}
+
+TEST_F(SshdLoginTest, DenyByNodeLabelExpressionAloneDeniesEveryLogin) {
+  std::string cert = sign(bot("noprod", R"(["ci","no-prod"])"));
+  auto mark = h_->audit_mark();
+  EXPECT_TRUE(refused(h_->ssh(user_key_, cert, "root", "true")));
+  EXPECT_TRUE(audited_deny(*h_, mark, "root", "bot-noprod", "role"));
+}
+
+TEST_F(SshdLoginTest, RoleSetWithAnUndefinedRoleIsDeniedWhole) {
+  std::string cert = sign(bot("partial", R"(["ci","ghost"])"));
+  auto mark = h_->audit_mark();
+  EXPECT_TRUE(refused(h_->ssh(user_key_, cert, "root", "true")));
+  EXPECT_TRUE(audited_deny(*h_, mark, "root", "bot-partial", "role"));
+}
+
+TEST_F(SshdLoginTest, LockFieldsAreAlternatives) {
+  std::string cert = sign(bot("alt"));
+  auto mark = h_->audit_mark();
+  EXPECT_TRUE(refused(h_->ssh(user_key_, cert, "root", "true")));
+  EXPECT_TRUE(audited_deny(*h_, mark, "root", "bot-alt", "locked"));
 }
 
 TEST_F(SshdLoginTest, LockedUserIsDenied) {
