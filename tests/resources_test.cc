@@ -455,7 +455,8 @@ TEST_F(LoadPolicy, BestEffortKeepsTheLastGoodLocksStrictDoesNot) {
   testing::write_file(locks + "/a.yaml", lock_yaml("    user: bot-ci\n"));
   load_roles_and_locks(np, nullptr);
   ASSERT_EQ(np.policy.locks.size(), 1u);
-  NodePolicy last_good = np;
+  NodePolicy last_good;
+  last_good.policy = np.policy;
   testing::write_file(locks + "/a.yaml", lock_yaml("    usr: bot-ci\n"));
   np.config.policy.lock_mode = LockMode::best_effort;
   load_roles_and_locks(np, &last_good);
