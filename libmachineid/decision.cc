@@ -240,6 +240,41 @@ void host_user_settings(Decision& d, const std::vector<const Role*>& roles, cons
   d.host_sudoers = std::move(sudoers);
 }
 
+// Teleport's role option combination: SSHPortForwardMode (an explicit deny
+// beats an explicit allow; legacy port_forwarding counts only on roles that
+// set no ssh_port_forwarding), CheckAgentForward (a role that holds the login
+// and forwards the agent), PermitX11Forwarding and disconnect_expired_cert
+// (any role), AdjustSessionTTL (the shortest).
+SessionOptions session_options(const std::vector<const Role*>& roles, std::string_view login, const Traits& traits) {
+  SessionOptions o;
+  bool deny_remote = false, deny_local = false, legacy_deny = false, legacy_can_deny = true, legacy_allow = false;
+  for (const Role* role : roles) {
+    const RoleOptions& r = role->options;
+    if (!r.local_port_forwarding && !r.remote_port_forwarding) {
+      if (r.port_forwarding) (*r.port_forwarding ? legacy_allow : legacy_deny) = true;
+    } else {
+      if (r.remote_port_forwarding) deny_remote = deny_remote || !*r.remote_port_forwarding;
+      if (r.local_port_forwarding) deny_local = deny_local || !*r.local_port_forwarding;
+      legacy_can_deny = false;
+    }
+    if (r.forward_agent.value_or(false) && holds_login(role->allow, login, traits)) o.agent_forwarding = true;
+    if (r.permit_x11_forwarding.value_or(false)) o.x11_forwarding = true;
+    if (r.disconnect_expired_cert.value_or(false)) o.disconnect_expired_cert = true;
+    if (role->max_session_ttl && (!o.max_session_ttl || *role->max_session_ttl < *o.max_session_ttl))
+      o.max_session_ttl = role->max_session_ttl;
+  }
+  if (legacy_allow) {
+    o.port_forwarding = PortForwarding::on;  // a legacy allow returns "on" at once in Teleport
+  } else if ((deny_remote && deny_local) || (legacy_deny && legacy_can_deny)) {
+    o.port_forwarding = PortForwarding::off;
+  } else if (deny_remote) {
+    o.port_forwarding = PortForwarding::local_only;
+  } else if (deny_local) {
+    o.port_forwarding = PortForwarding::remote_only;
+  }
+  return o;
+}
+
 // Rule 11: Teleport's RoleSet.checkAccess for a node and a login. The role
 // set must be whole; deny rules are greedy; then some role in the default
 // namespace must hold the login and match the node.
@@ -287,6 +322,7 @@ void check_roles(Checker& check, Decision& d, const Identity& id, std::string_vi
                       "no role allows login " + quoted(login) + " on this node: roles [" + join(id.roles) + "]");
   d.granting_roles = {granting->name};
   host_user_settings(d, roles, labels, input);
+  d.session = session_options(roles, login, id.traits);
   check.pass("roles", "allowed by " + quoted(granting->name));
 }
 
@@ -371,6 +407,30 @@ Decision decide(const Request& request, const NodePolicy& np) {
     d.host_sudoers.clear();
   }
   return d;
+}
+
+std::string authorized_keys_options(const Decision& d) {
+  std::vector<std::string> options;
+  if (d.session.port_forwarding != PortForwarding::on) options.push_back("no-port-forwarding");
+  if (!d.session.agent_forwarding) options.push_back("no-agent-forwarding");
+  if (!d.session.x11_forwarding) options.push_back("no-X11-forwarding");
+  if (d.cert && d.cert->valid_before != kValidForever) {
+    std::time_t t = static_cast<std::time_t>(std::min<std::uint64_t>(d.cert->valid_before, 253402300799));
+    std::tm tm{};
+    char buf[32];
+    if (gmtime_r(&t, &tm) != nullptr && std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm) > 0)
+      options.push_back("expiry-time=\"" + std::string(buf) + "\"");
+  }
+  // sshd checks the certificate's source-address itself; from= repeats it
+  // when it is a plain address list (anything else was refused by rule 6).
+  if (d.cert)
+    for (const auto& option : d.cert->critical_options)
+      if (option.name == "source-address" && !option.value.empty() &&
+          option.value.find_first_not_of("0123456789abcdefABCDEF.:/,") == std::string::npos)
+        options.push_back("from=\"" + option.value + "\"");
+  std::string out;
+  for (const auto& o : options) out += (out.empty() ? "" : ",") + o;
+  return out;
 }
 
 }  // namespace machineid

@@ -37,7 +37,7 @@ ByteVector encode(const DecideReply& m) {
   WireWriter w = header(MessageKind::decide);
   w.u8(m.allowed ? 1 : 0).string(m.reason).string(m.detail).string(m.correlation_id);
   w.string(m.key_id).string(m.bot).string(m.roles).string(m.bot_instance).string(m.serial);
-  w.string(m.cert_fp).string(m.ca_fp).u8(m.host_user ? 1 : 0);
+  w.string(m.cert_fp).string(m.ca_fp).u8(m.host_user ? 1 : 0).string(m.key_options);
   return w.take();
 }
 
@@ -129,6 +129,8 @@ Result<DecideReply> decode_decide_reply(Bytes payload) {
   }
   MID_TRY(host_user, r.boolean());
   m.host_user = host_user;
+  MID_TRY(key_options, read_string(r));
+  m.key_options = std::move(key_options);
   MID_CHECK(r.expect_end("decide reply"));
   return m;
 }

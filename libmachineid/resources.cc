@@ -285,6 +285,17 @@ class ResourceReader {
       return error(mode_node, "spec.options.create_host_user_mode",
                    "must be keep, insecure-drop or off, not " + in_quotes(mode));
     }
+    MID_CHECK(flag(child(node, "port_forwarding"), "spec.options.port_forwarding", role.options.port_forwarding));
+    MID_CHECK(flag(child(node, "forward_agent"), "spec.options.forward_agent", role.options.forward_agent));
+    MID_CHECK(flag(child(node, "permit_x11_forwarding"), "spec.options.permit_x11_forwarding",
+                   role.options.permit_x11_forwarding));
+    MID_CHECK(flag(child(node, "disconnect_expired_cert"), "spec.options.disconnect_expired_cert",
+                   role.options.disconnect_expired_cert));
+    YAML::Node forwarding = child(node, "ssh_port_forwarding");
+    MID_CHECK(flag(child(child(forwarding, "local"), "enabled"), "spec.options.ssh_port_forwarding.local.enabled",
+                   role.options.local_port_forwarding));
+    MID_CHECK(flag(child(child(forwarding, "remote"), "enabled"), "spec.options.ssh_port_forwarding.remote.enabled",
+                   role.options.remote_port_forwarding));
     YAML::Node ttl_node = child(node, "max_session_ttl");
     MID_TRY(ttl, scalar(ttl_node, "spec.options.max_session_ttl"));
     if (ttl.empty()) return {};
@@ -292,6 +303,20 @@ class ResourceReader {
     if (!seconds.ok()) return error(ttl_node, "spec.options.max_session_ttl", seconds.error().message);
     // Zero is Teleport's "unset", which it replaces by its default.
     if (seconds->count() > 0) role.max_session_ttl = *seconds;
+    return {};
+  }
+
+  // A boolean option: unset when absent or null.
+  Status flag(const YAML::Node& node, std::string_view field, std::optional<bool>& out) const {
+    if (!present(node)) return {};
+    MID_TRY(text, scalar(node, field));
+    if (text == "true" || text == "yes" || text == "on") {
+      out = true;
+    } else if (text == "false" || text == "no" || text == "off") {
+      out = false;
+    } else {
+      return error(node, field, "must be true or false, not " + in_quotes(text));
+    }
     return {};
   }
 

@@ -1,6 +1,7 @@
 // machineid-principals [--socket PATH] USER KEYTYPE BASE64CERT
 //
-// sshd's AuthorizedPrincipalsCommand (%u %t %k). Prints USER when
+// sshd's AuthorizedPrincipalsCommand (%u %t %k). Prints USER, after the
+// authorized_keys options the certificate's roles call for, when
 // machineid-verifierd allows the certificate to log in as USER; otherwise
 // prints nothing and exits non-zero. Anything unexpected denies.
 #include <cstdio>
@@ -44,6 +45,11 @@ int main(int argc, char** argv) {
     return deny("denying: " + (error.ok() ? *error : "bad reply: " + decision.error().message));
   }
   if (!decision->allowed) return deny("denied: " + decision->reason + ": " + decision->detail);
-  std::printf("%s\n", request.login.c_str());
+  // As an AuthorizedPrincipalsFile line: options the roles call for, then the login.
+  if (decision->key_options.empty()) {
+    std::printf("%s\n", request.login.c_str());
+  } else {
+    std::printf("%s %s\n", decision->key_options.c_str(), request.login.c_str());
+  }
   return std::fflush(stdout) == 0 ? 0 : 1;
 }

@@ -291,5 +291,44 @@ TEST_F(RoleAccess, HostUserSettingsComeFromEveryRoleMatchingTheNode) {
   EXPECT_FALSE(d.create_host_user_mode) << "a matching role without create_host_user_mode prevents host users";
 }
 
+// Role options combine as Teleport's SSHPortForwardMode, CheckAgentForward,
+// PermitX11Forwarding and AdjustSessionTTL combine them.
+TEST_F(RoleAccess, SessionOptionsCombineAsTeleport) {
+  load({role("plain", "    logins: [root]\n")});
+  holding({"plain"});
+  Decision d = decide_on(kWorker, "root");
+  ASSERT_TRUE(d.allowed) << d.detail;
+  EXPECT_EQ(d.session.port_forwarding, PortForwarding::on);
+  EXPECT_FALSE(d.session.agent_forwarding);
+  EXPECT_FALSE(d.session.x11_forwarding);
+  EXPECT_THAT(authorized_keys_options(d), ::testing::StartsWith("no-agent-forwarding,no-X11-forwarding,expiry-time=\""));
+
+  load({role("a", "    logins: [root]\n", "", "    port_forwarding: false\n    forward_agent: true\n    max_session_ttl: 8h\n"),
+        role("b", "    logins: [deploy]\n", "", "    permit_x11_forwarding: true\n    max_session_ttl: 2h\n")});
+  holding({"a", "b"});
+  d = decide_on(kWorker, "root");
+  ASSERT_TRUE(d.allowed) << d.detail;
+  EXPECT_EQ(d.session.port_forwarding, PortForwarding::off);
+  EXPECT_TRUE(d.session.agent_forwarding);
+  EXPECT_TRUE(d.session.x11_forwarding);
+  EXPECT_EQ(d.session.max_session_ttl, std::chrono::hours(2));
+  EXPECT_THAT(authorized_keys_options(d), ::testing::StartsWith("no-port-forwarding,expiry-time=\""));
+  // Agent forwarding needs a role that forwards it and holds the login.
+  d = decide_on(kWorker, "deploy");
+  ASSERT_TRUE(d.allowed) << d.detail;
+  EXPECT_FALSE(d.session.agent_forwarding);
+
+  // A legacy allow wins; an explicit ssh_port_forwarding deny beats a legacy one.
+  load({role("a", "    logins: [root]\n", "", "    port_forwarding: false\n"),
+        role("b", "    logins: [root]\n", "", "    port_forwarding: true\n")});
+  holding({"a", "b"});
+  EXPECT_EQ(decide_on(kWorker, "root").session.port_forwarding, PortForwarding::on);
+  load({role("a", "    logins: [root]\n", "", "    ssh_port_forwarding: {remote: {enabled: false}}\n")});
+  holding({"a"});
+  d = decide_on(kWorker, "root");
+  EXPECT_EQ(d.session.port_forwarding, PortForwarding::local_only);
+  EXPECT_THAT(authorized_keys_options(d), ::testing::StartsWith("no-port-forwarding,"));
+}
+
 }  // namespace
 }  // namespace machineid

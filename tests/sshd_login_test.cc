@@ -65,6 +65,19 @@ spec:
   deny:
     node_labels_expression: 'labels["env"] == "prod"'
 )";
+// root on env=prod nodes, without port forwarding.
+constexpr const char* kNoForwardingRole = R"(kind: role
+version: v7
+metadata:
+  name: no-forwarding
+spec:
+  options:
+    port_forwarding: false
+  allow:
+    logins: [root]
+    node_labels:
+      env: prod
+)";
 // Targets bot-alt through its user field although its login field names
 // another login: a lock's fields are alternatives.
 constexpr const char* kAlternativesLock = R"(kind: lock
@@ -89,6 +102,7 @@ void install_policy(SshdHarness& h) {
   h.write_role("staging", kStagingRole);
   h.write_role("no-root", kNoRootRole);
   h.write_role("no-prod", kNoProdRole);
+  h.write_role("no-forwarding", kNoForwardingRole);
   h.write_lock("alt", kAlternativesLock);
   h.write_lock("bot-locked", lock_on_user("bot-locked"));
   h.write_krl("id: bot-revoked\n");
@@ -306,6 +320,34 @@ TEST_F(SshdLoginTest, LockFieldsAreAlternatives) {
   auto mark = h_->audit_mark();
   EXPECT_TRUE(refused(h_->ssh(user_key_, cert, "root", "true")));
   EXPECT_TRUE(audited_deny(*h_, mark, "root", "bot-alt", "locked"));
+}
+
+// Port forwarding is on unless a role turns it off, as in Teleport; sshd
+// enforces the helper's no-port-forwarding. ssh -W forwards to sshd itself:
+// an allowed forward shows sshd's banner.
+TEST_F(SshdLoginTest, RoleWithoutPortForwardingGetsNoForwardsFromSshd) {
+  const std::string self = "127.0.0.1:" + std::to_string(h_->port());
+  std::string allowed = sign(bot("fwd"));
+  CommandResult r = h_->ssh(user_key_, allowed, "root", "", {"-W", self});
+  EXPECT_EQ(r.out.rfind("SSH-2.0-", 0), 0u) << describe(r);
+  EXPECT_TRUE(logged_in(h_->ssh(user_key_, allowed, "root", "true",
+                                {"-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:1"})));
+
+  std::string denied = sign(bot("nofwd", R"(["no-forwarding"])"));
+  ASSERT_TRUE(logged_in(h_->ssh(user_key_, denied, "root", "true")));
+  r = h_->ssh(user_key_, denied, "root", "", {"-W", self});
+  EXPECT_NE(r.status, 0) << describe(r);
+  EXPECT_EQ(r.out.find("SSH-2.0-"), std::string::npos) << describe(r);
+  r = h_->ssh(user_key_, denied, "root", "true", {"-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:1"});
+  EXPECT_NE(r.status, 0) << describe(r);
+  EXPECT_NE(r.err.find("forwarding failed"), std::string::npos) << describe(r);
+}
+
+TEST_F(SshdLoginTest, HelperPrintsTheOptionsTheRolesCallForBeforeTheLogin) {
+  CommandResult r = h_->ask_helper("root", sign(bot("opts", R"(["no-forwarding"])")));
+  ASSERT_EQ(r.status, 0) << describe(r);
+  EXPECT_EQ(r.out.rfind("no-port-forwarding,no-agent-forwarding,no-X11-forwarding,expiry-time=\"", 0), 0u) << r.out;
+  EXPECT_TRUE(r.out.ends_with("Z\" root\n")) << r.out;
 }
 
 TEST_F(SshdLoginTest, LockedUserIsDenied) {

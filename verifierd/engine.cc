@@ -240,6 +240,7 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   record.reason = reply.reason;
   record.detail = d.detail;
   reply.host_user = d.allowed && host_user;
+  if (d.allowed) reply.key_options = authorized_keys_options(d);
   audit_->write(record);
   ++(reply.allowed ? counters_.allowed : counters_.denied);
 

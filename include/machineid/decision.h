@@ -2,6 +2,7 @@
 // policy -> allow or deny with the first failing rule's reason code.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,6 +48,17 @@ struct Check {
   std::string detail;
 };
 
+// What the certificate's roles allow a session, combined as Teleport
+// combines role options.
+enum class PortForwarding { on, off, local_only, remote_only };
+struct SessionOptions {
+  PortForwarding port_forwarding = PortForwarding::on;  // Teleport: on unless a role says otherwise
+  bool agent_forwarding = false;
+  bool x11_forwarding = false;
+  bool disconnect_expired_cert = false;
+  std::optional<std::chrono::seconds> max_session_ttl;  // the shortest of the roles'
+};
+
 struct Decision {
   bool allowed = false;
   Reason reason = Reason::parse;
@@ -66,10 +78,19 @@ struct Decision {
   std::optional<std::string> create_host_user_mode;
   std::vector<std::string> host_groups;
   std::vector<std::string> host_sudoers;
+  SessionOptions session;
 };
 
 // Evaluates every rule of SPEC §4 (those that can be evaluated once the
 // certificate parsed) and allows only if all hold. Pure: no I/O, no clock.
 Decision decide(const Request& request, const NodePolicy& policy);
+
+// The authorized_keys options (sshd(8)) an allowed decision calls for, as
+// machineid-principals prints them before the login: no-port-forwarding,
+// no-agent-forwarding and no-X11-forwarding unless the roles allow them,
+// expiry-time from the certificate, from= from its source-address. sshd
+// cannot forbid one direction of port forwarding alone, so a role set that
+// allows only local or only remote forwarding gets no-port-forwarding.
+std::string authorized_keys_options(const Decision& d);
 
 }  // namespace machineid

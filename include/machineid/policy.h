@@ -40,6 +40,17 @@ struct RoleConditions {
   bool has_node_matcher() const { return !node_labels.empty() || !node_labels_expression.empty(); }
 };
 
+// The session options of a role that sshd can enforce; unset when the role
+// does not say (Teleport's defaults then apply when roles are combined).
+struct RoleOptions {
+  std::optional<bool> port_forwarding;        // legacy port_forwarding
+  std::optional<bool> local_port_forwarding;  // ssh_port_forwarding.local.enabled
+  std::optional<bool> remote_port_forwarding; // ssh_port_forwarding.remote.enabled
+  std::optional<bool> forward_agent;
+  std::optional<bool> permit_x11_forwarding;
+  std::optional<bool> disconnect_expired_cert;
+};
+
 struct Role {
   std::string name;
   std::string source;  // "file:line" of the document
@@ -47,6 +58,7 @@ struct Role {
   RoleConditions deny;
   std::optional<std::string> create_host_user_mode;     // "keep" | "insecure-drop"
   std::optional<std::chrono::seconds> max_session_ttl;  // unset when absent or zero
+  RoleOptions options;
 };
 
 // A lock's target fields (Teleport's LockTarget). Each set field is an

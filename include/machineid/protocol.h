@@ -55,6 +55,9 @@ struct DecideReply {
   std::string cert_fp;
   std::string ca_fp;
   bool host_user = false;  // the login is (or becomes) a host user made for this grant
+  // authorized_keys options for sshd when allowed ("" for none); the
+  // principals helper prints them before the login.
+  std::string key_options;
 };
 
 // A PAM session opening or closing, for the audit trail (SPEC §7). The

@@ -333,8 +333,8 @@ CommandResult SshdHarness::run_captured(const std::vector<std::string>& argv) co
   return result;
 }
 
-CommandResult SshdHarness::ssh(const std::string& key, const std::string& cert,
-                               const std::string& login, const std::string& command) const {
+CommandResult SshdHarness::ssh(const std::string& key, const std::string& cert, const std::string& login,
+                               const std::string& command, const std::vector<std::string>& extra) const {
   std::vector<std::string> argv = {kSsh, "-F", "/dev/null", "-i", key, "-p", std::to_string(port_)};
   // IdentityAgent=none: a developer's agent keys must not take part.
   // LogLevel=ERROR: no host-key notices on stderr, yet "Permission denied".
@@ -343,7 +343,9 @@ CommandResult SshdHarness::ssh(const std::string& key, const std::string& cert,
         "StrictHostKeyChecking=no"s, "UserKnownHostsFile=/dev/null"s, "LogLevel=ERROR"s,
         "ConnectTimeout=5"s})
     argv.insert(argv.end(), {"-o", option});
-  argv.insert(argv.end(), {login + "@127.0.0.1", command});
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.push_back(login + "@127.0.0.1");
+  if (!command.empty()) argv.push_back(command);
   return run_captured(argv);
 }
 

@@ -102,8 +102,10 @@ class SshdHarness {
   void signal_daemon(int sig) const;
 
   // One ssh login attempt with `key` and its certificate, killed after 30 s.
+  // `extra` goes to ssh before the destination (-W, -R, -o ...); an empty
+  // command runs none.
   CommandResult ssh(const std::string& key, const std::string& cert, const std::string& login,
-                    const std::string& command) const;
+                    const std::string& command, const std::vector<std::string>& extra = {}) const;
   // Runs the installed machineid-principals as sshd would (%u %t %k), for
   // certificates sshd or ssh refuse before the helper is asked.
   CommandResult ask_helper(const std::string& login, const std::string& cert) const;
