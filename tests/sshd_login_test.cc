@@ -7,6 +7,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -348,6 +349,30 @@ TEST_F(SshdLoginTest, HelperPrintsTheOptionsTheRolesCallForBeforeTheLogin) {
   ASSERT_EQ(r.status, 0) << describe(r);
   EXPECT_EQ(r.out.rfind("no-port-forwarding,no-agent-forwarding,no-X11-forwarding,expiry-time=\"", 0), 0u) << r.out;
   EXPECT_TRUE(r.out.ends_with("Z\" root\n")) << r.out;
+}
+
+// One connection, one decision: sshd asks the helper more than once per
+// connection, and every connection — allowed or refused — is a decision of
+// its own with its own correlation id, however fast they follow each other.
+TEST_F(SshdLoginTest, EveryConnectionIsOneDecisionWithItsOwnCorrelationId) {
+  std::string cert = sign(bot("conn"));
+  auto mark = h_->audit_mark();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(logged_in(h_->ssh(user_key_, cert, "root", "true")));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(refused(h_->ssh(user_key_, cert, "daemon", "true")));
+  auto deadline = std::chrono::steady_clock::now() + kAuditWait;
+  std::vector<json> allows, denies;
+  do {
+    allows = events_for(*h_, mark, "root", "bot-conn");
+    denies = events_for(*h_, mark, "daemon", "bot-conn");
+    if (allows.size() >= 3 && denies.size() >= 3) break;
+    std::this_thread::sleep_for(50ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(allows.size(), 3u);
+  ASSERT_EQ(denies.size(), 3u);
+  std::set<std::string> ids;
+  for (const auto* events : {&allows, &denies})
+    for (const auto& e : *events) ids.insert(field(e, "correlation_id"));
+  EXPECT_EQ(ids.size(), 6u);
 }
 
 TEST_F(SshdLoginTest, LockedUserIsDenied) {

@@ -42,8 +42,9 @@ class VerifierdTest : public ::testing::Test {
     cert = base64_of(h.keygen().sign(spec));
   }
 
-  Result<DecideReply> ask(const std::string& login, const std::string& certificate, const std::string& source = "") {
-    DecideRequest r{Asker::cli, login, "ssh-ed25519-cert-v01@openssh.com", certificate, source};
+  Result<DecideReply> ask(const std::string& login, const std::string& certificate, const std::string& source = "",
+                          Asker asker = Asker::cli) {
+    DecideRequest r{asker, login, "ssh-ed25519-cert-v01@openssh.com", certificate, source};
     auto reply = call_daemon(h.socket(), encode(r), 2000);
     if (!reply.ok()) return reply.error();
     return decode_decide_reply(*reply);
@@ -70,25 +71,29 @@ class VerifierdTest : public ::testing::Test {
   std::string user, cert;
 };
 
-TEST_F(VerifierdTest, AnswersDecisionsAndRepeatsFromCache) {
-  auto first = ask("root", cert);
+// One connection, one decision: the helper's repeated calls from one sshd
+// connection process (here, this test's parent) are answered from its first
+// decision; machineidctl's requests are connections of their own.
+TEST_F(VerifierdTest, OneDecisionPerConnection) {
+  auto first = ask("root", cert, "", Asker::principals);
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_TRUE(first->allowed);
   EXPECT_EQ(first->roles, "ci");
-  auto second = ask("root", cert);
+  auto second = ask("root", cert, "", Asker::principals);
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(second->correlation_id, first->correlation_id);  // one login attempt, one id
-  // PAM's re-check of the same attempt carries the client's address: decided
-  // again, but under the same id.
-  auto with_source = ask("root", cert, "192.0.2.1");
-  ASSERT_TRUE(with_source.ok());
-  EXPECT_EQ(with_source->correlation_id, first->correlation_id);
-  auto denied = ask("daemon", cert);
+  EXPECT_EQ(second->correlation_id, first->correlation_id);
+  auto cli_one = ask("root", cert);
+  auto cli_two = ask("root", cert);
+  ASSERT_TRUE(cli_one.ok() && cli_two.ok());
+  EXPECT_NE(cli_one->correlation_id, first->correlation_id);
+  EXPECT_NE(cli_two->correlation_id, cli_one->correlation_id);
+  auto denied = ask("daemon", cert, "", Asker::principals);
   ASSERT_TRUE(denied.ok());
   EXPECT_FALSE(denied->allowed);
   EXPECT_EQ(denied->reason, "principal");
+  EXPECT_EQ(denied->correlation_id, first->correlation_id);  // the same connection
   auto s = status();
-  EXPECT_EQ(s["counters"]["requests"], 4);
+  EXPECT_EQ(s["counters"]["requests"], 5);
   EXPECT_EQ(s["counters"]["cache_hits"], 1);
 }
 

@@ -10,6 +10,7 @@
 #include "machineid/encoding.h"
 #include "machineid/io.h"
 #include "machineid/userdb.h"
+#include "connection.h"
 
 namespace verifierd {
 namespace {
@@ -180,14 +181,27 @@ Status Engine::forget_user(const std::string& login, std::int64_t now) {
   return s;
 }
 
-DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
+DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_t now) {
   ++counters_.requests;
-  std::string attempt = hex(sha256(as_bytes(request.certificate))) + '\0' + request.login;
-  std::string key = attempt + '\0' + request.source;
-  if (auto it = cache_.find(key); it != cache_.end() && it->second.expires > now) {
-    ++counters_.cache_hits;
-    ++(it->second.reply.allowed ? counters_.allowed : counters_.denied);
-    return it->second.reply;
+  // One connection, one decision: sshd asks the helper more than once per
+  // key, and those answers come from the connection's first decision. PAM's
+  // re-check (with the client's address) is decided again under the same
+  // correlation id, and audited only when its outcome differs.
+  std::optional<std::string> connection = sshd_connection(peer, request.asker);
+  std::string attempt = connection ? *connection + '\0' + hex(sha256(as_bytes(request.certificate))) + '\0' +
+                                         request.login
+                                   : std::string();
+  const Cached* earlier = nullptr;
+  if (connection) {
+    auto it = cache_.find(attempt);
+    if (it != cache_.end() && it->second.expires > now) {
+      if (request.asker == Asker::principals) {
+        ++counters_.cache_hits;
+        ++(it->second.reply.allowed ? counters_.allowed : counters_.denied);
+        return it->second.reply;
+      }
+      earlier = &it->second;
+    }
   }
 
   auto blob = base64_decode(request.certificate);
@@ -221,7 +235,7 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   reply.allowed = d.allowed;
   reply.reason = std::string(reason_code(d.reason));
   reply.detail = d.detail;
-  reply.correlation_id = attempt_id(attempt, now);
+  reply.correlation_id = connection ? connection_id(*connection, now) : correlation_id();
   if (d.cert) {
     reply.key_id = d.cert->key_id;
     reply.serial = std::to_string(d.cert->serial);
@@ -241,10 +255,11 @@ DecideReply Engine::decide(const DecideRequest& request, std::int64_t now) {
   record.detail = d.detail;
   reply.host_user = d.allowed && host_user;
   if (d.allowed) reply.key_options = authorized_keys_options(d);
-  audit_->write(record);
+  if (!earlier || earlier->reply.allowed != reply.allowed || earlier->reply.reason != reply.reason)
+    audit_->write(record);
   ++(reply.allowed ? counters_.allowed : counters_.denied);
-
-  remember(cache_, key, Cached{reply, now + kCacheSeconds}, now);
+  if (connection && request.asker == Asker::principals)
+    remember(cache_, attempt, Cached{reply, now + kConnectionSeconds}, now);
   return reply;
 }
 
@@ -287,13 +302,12 @@ void Engine::remember(std::map<std::string, Entry>& map, const std::string& key,
   map[key] = std::move(entry);
 }
 
-// One login attempt is decided more than once — sshd's helper asks without
-// the client's address, PAM asks with it — and all its decisions and its
-// session share one correlation id.
-std::string Engine::attempt_id(const std::string& attempt, std::int64_t now) {
-  if (auto it = attempt_ids_.find(attempt); it != attempt_ids_.end() && it->second.expires > now) return it->second.id;
+// Every decision and session event of one sshd connection carries one id.
+std::string Engine::connection_id(const std::string& connection, std::int64_t now) {
+  if (auto it = connection_ids_.find(connection); it != connection_ids_.end() && it->second.expires > now)
+    return it->second.id;
   std::string id = correlation_id();
-  remember(attempt_ids_, attempt, AttemptId{id, now + kCacheSeconds}, now);
+  remember(connection_ids_, connection, AttemptId{id, now + kConnectionSeconds}, now);
   return id;
 }
 

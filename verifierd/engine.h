@@ -2,6 +2,8 @@
 // pieces, the decision cache, counters and the audit trail.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -17,8 +19,9 @@
 
 namespace verifierd {
 
-// sshd runs the principals command twice per login; one decision serves both.
-inline constexpr std::int64_t kCacheSeconds = 5;
+// How long a connection's decision answers sshd's repeated helper calls and
+// keeps its correlation id: longer than sshd's LoginGraceTime (120 s).
+inline constexpr std::int64_t kConnectionSeconds = 600;
 inline constexpr std::size_t kCacheEntries = 4096;
 
 class Engine {
@@ -32,7 +35,9 @@ class Engine {
   // version in force and is reported — except the KRL, which then denies all.
   void reload(const std::string& trigger, std::int64_t now);
 
-  machineid::DecideReply decide(const machineid::DecideRequest& request, std::int64_t now);
+  // Decides for `peer` (the asking process, from SO_PEERCRED): once per
+  // sshd connection and certificate and login (see connection.h).
+  machineid::DecideReply decide(const machineid::DecideRequest& request, pid_t peer, std::int64_t now);
   // Writes a PAM session's open or close to the audit trail.
   void session_event(const machineid::SessionEvent& event);
   // The NSS module's lookup before authentication (HostUsers::reserve), for
@@ -81,10 +86,10 @@ class Engine {
   };
   template <class Entry>
   void remember(std::map<std::string, Entry>& map, const std::string& key, Entry entry, std::int64_t now);
-  std::string attempt_id(const std::string& attempt, std::int64_t now);
+  std::string connection_id(const std::string& connection, std::int64_t now);
 
-  std::map<std::string, Cached> cache_;  // by certificate, login and source
-  std::map<std::string, AttemptId> attempt_ids_;  // by certificate and login
+  std::map<std::string, Cached> cache_;  // the helper's answers, by connection, certificate and login
+  std::map<std::string, AttemptId> connection_ids_;  // correlation ids, by connection
   Counters counters_;
   std::int64_t started_at_ = 0, reloaded_at_ = 0;
   std::string last_trigger_;

@@ -117,6 +117,7 @@ void Server::accept_all() {
     }
     Connection& c = connections_[fd];
     c.uid = cred.uid;
+    c.pid = cred.pid;
     c.deadline_ms = now_ms() + kRequestDeadlineMs;
     epoll_set(epoll_fd_, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP);
   }
@@ -166,7 +167,7 @@ bool Server::handle_frames(int, Connection& c) {
     if (c.in.size() < 4 + *length) break;
     ByteVector payload(c.in.begin() + 4, c.in.begin() + 4 + *length);
     c.in.erase(c.in.begin(), c.in.begin() + 4 + *length);
-    ByteVector reply = handle(payload, c.uid);
+    ByteVector reply = handle(payload, c);
     if (reply.empty()) {
       ++engine_.counters().bad_frames;
       return false;
@@ -179,14 +180,15 @@ bool Server::handle_frames(int, Connection& c) {
 }
 
 // One reply payload, or an empty one for a malformed request.
-ByteVector Server::handle(const ByteVector& payload, uid_t uid) {
+ByteVector Server::handle(const ByteVector& payload, const Connection& c) {
+  const uid_t uid = c.uid;
   auto kind = peek_kind(payload);
   if (!kind.ok()) return {};
   switch (*kind) {
     case MessageKind::decide: {
       auto request = decode_decide_request(payload);
       if (!request.ok()) return {};
-      return encode(engine_.decide(*request, wall_seconds()));
+      return encode(engine_.decide(*request, c.pid, wall_seconds()));
     }
     case MessageKind::status:
       return encode(StatusReply{true, engine_.status_json(wall_seconds())}, MessageKind::status);

@@ -33,13 +33,14 @@ class Server {
     machineid::ByteVector in, out;
     std::int64_t deadline_ms = 0;
     uid_t uid = 0;
+    pid_t pid = 0;
   };
 
   void accept_all();
   void on_readable(int fd);
   void on_writable(int fd);
   bool handle_frames(int fd, Connection& c);
-  machineid::ByteVector handle(const machineid::ByteVector& payload, uid_t uid);
+  machineid::ByteVector handle(const machineid::ByteVector& payload, const Connection& c);
   void close_connection(int fd);
   void watch_files();
   void drain_inotify();
