@@ -157,11 +157,10 @@ void check_locks(Checker& check, const Identity& id, std::string_view login, con
   subject.join_token = view(id.join_token);
   subject.bot_instance_id = view(id.bot_instance_id);
   subject.access_requests = &id.access_requests;
-  for (const auto& lock : policy.locks) {
-    if (!lock_applies(lock, subject, now)) continue;
-    std::string detail = "locked by " + quoted(lock.name) + " (" + lock.source + ", target " +
-                         std::string(lock_match(lock, subject)) + ")";
-    if (!lock.message.empty()) detail += ": " + lock.message;
+  if (const Lock* lock = find_lock(policy, subject, now)) {
+    std::string detail = "locked by " + quoted(lock->name) + " (" + lock->source + ", target " +
+                         std::string(lock_match(*lock, subject)) + ")";
+    if (!lock->message.empty()) detail += ": " + lock->message;
     return check.fail("locks", Reason::locked, detail);
   }
   check.pass("locks", std::to_string(policy.locks.size()) + " locks, none applies");

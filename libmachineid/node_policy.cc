@@ -27,8 +27,10 @@ void load_revocations(NodePolicy& np) {
 
 void load_roles_and_locks(NodePolicy& np, const NodePolicy* last_good) {
   np.policy = load_policy(np.config.policy.roles_dir, np.config.policy.locks_dir);
-  if (np.config.policy.lock_mode == LockMode::best_effort && !np.policy.lock_errors.empty() && last_good)
+  if (np.config.policy.lock_mode == LockMode::best_effort && !np.policy.lock_errors.empty() && last_good) {
     np.policy.locks = last_good->policy.locks;
+    np.policy.lock_index = last_good->policy.lock_index;
+  }
 }
 
 Result<NodePolicy> load_node_policy(Config config) {

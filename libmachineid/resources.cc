@@ -485,7 +485,7 @@ Status parse_resources(std::string_view yaml, std::string_view source, Policy& i
     }
   }
   merge_roles(into, staged);
-  std::move(staged.locks.begin(), staged.locks.end(), std::back_inserter(into.locks));
+  for (auto& lock : staged.locks) add_lock(into, std::move(lock));
   std::move(staged.notices.begin(), staged.notices.end(), std::back_inserter(into.notices));
   return first;
 }

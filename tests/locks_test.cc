@@ -155,6 +155,41 @@ TEST(Locks, LockStopsApplyingWhenItExpires) {
   EXPECT_EQ(lock_from("    user: bot-ci\n", "2026-01-02T10:34:05.000-04:30").expires, kExpiry);
 }
 
+// find_lock looks locks up by what they name; it must answer exactly as
+// trying every lock in load order does.
+TEST(Locks, IndexedLookupAgreesWithTryingEveryLock) {
+  Policy policy;
+  const char* fields[] = {"user", "role", "login", "node", "server_id", "bot_instance_id", "device"};
+  const char* values[] = {"bot-ci", "deploy", "ci", "my-host", "my-host.example.teleport.sh", "other", "dev-1"};
+  std::string yaml;
+  for (int i = 0; i < 200; ++i) {
+    yaml += "---\n" + lock_yaml("    " + std::string(fields[(i * 7) % 7]) + ": " + values[(i * 3 + i / 7) % 7] + "\n",
+                                i % 3 == 0 ? "2026-01-02T15:04:05Z" : "");
+  }
+  Status loaded = parse_resources(yaml, "locks.d/many.yaml", policy, ResourceFile::locks);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  ASSERT_EQ(policy.locks.size(), 200u);
+  Subject subjects[3];
+  subjects[1].user = "bot-x";
+  subjects[1].roles = {"none"};
+  subjects[2].user = "nobody";
+  subjects[2].roles = {};
+  subjects[2].login = "x";
+  subjects[2].server_ids = {"elsewhere"};
+  subjects[2].bot_instance_id = "";
+  subjects[2].device = "dev-1";
+  for (const auto& s : subjects)
+    for (std::int64_t now : {kExpiry - 10, kExpiry + 10}) {
+      const Lock* scanned = nullptr;
+      for (const auto& lock : policy.locks)
+        if (lock_applies(lock, s.view(), now)) {
+          scanned = &lock;
+          break;
+        }
+      EXPECT_EQ(find_lock(policy, s.view(), now), scanned);
+    }
+}
+
 TEST(Locks, MisspeltTargetFieldIsAnErrorNotASilentNoOp) {
   EXPECT_EQ(parse_error(lock_yaml("    usr: bot-ci\n"), "locks.d/l.yaml", ResourceFile::locks),
             "locks.d/l.yaml:10: spec.target.usr: unknown lock target field (user, role, login, node, server_id, "

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "machineid/expression.h"
@@ -76,12 +77,18 @@ struct Lock {
   std::optional<std::int64_t> expires;  // unix seconds
 };
 
+// Locks by the target values they name ("user\0bot-ci" -> index in
+// Policy::locks), so a decision looks up what names it instead of scanning
+// every lock.
+using LockIndex = std::unordered_multimap<std::string, std::size_t>;
+
 struct Policy {
   std::map<std::string, Role, std::less<>> roles;
   // Roles whose definition did not load (a malformed document, a second
   // definition): name -> why. A certificate holding one is denied.
   std::map<std::string, std::string, std::less<>> broken_roles;
   std::vector<Lock> locks;
+  LockIndex lock_index;  // kept by add_lock
   // Role and lock documents or files that did not load, as "file:line: why".
   std::vector<std::string> role_errors;
   std::vector<std::string> lock_errors;
@@ -97,6 +104,12 @@ struct LockSubject {
   std::string_view mfa_device, device, join_token, bot_instance_id;
   const std::vector<std::string>* access_requests = nullptr;
 };
+
+// Appends a lock and indexes it.
+void add_lock(Policy& policy, Lock lock);
+// The first lock, in load order, in force at `now` that names the subject,
+// or nullptr: an index lookup per subject field, whatever the number of locks.
+const Lock* find_lock(const Policy& policy, const LockSubject& subject, std::int64_t now);
 
 // Whether `lock` is in force at `now` (no expiry, or expires > now) and any
 // one of its target fields names the subject.
