@@ -1,94 +1,257 @@
 // The Teleport identity in a certificate's extensions.
 #include "machineid/identity.h"
 
-#include <nlohmann/json.hpp>
+#include <cctype>
+#include <cstdint>
 
 namespace machineid {
 namespace {
 
-using nlohmann::json;
-
 constexpr std::string_view kBotKeyIdPrefix = "bot-";
+// Nesting an unknown member may have before it is refused.
+constexpr int kMaxJsonDepth = 16;
 
 Error extension_error(std::string_view extension, Errc code, const std::string& what) {
   return make_error(code, "extension " + std::string(extension) + ": " + what);
 }
 
-Result<json> parse_json(std::string_view extension, const std::string& text) {
-  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return extension_error(extension, Errc::malformed, "not valid JSON");
-  return value;
+// A strict, streaming reader of the small JSON objects Teleport writes into
+// certificate extensions: no document is built, strings are the only values
+// kept. Every method returns false on malformed input.
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : t_(text) {}
+
+  bool eat(char c) {
+    skip();
+    if (p_ < t_.size() && t_[p_] == c) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+  bool at_end() {
+    skip();
+    return p_ == t_.size();
+  }
+  bool null() {
+    skip();
+    if (t_.substr(p_, 4) != "null") return false;
+    p_ += 4;
+    return true;
+  }
+
+  // A JSON string, with its escapes; invalid UTF-8 and raw control
+  // characters are malformed.
+  bool string(std::string& out) {
+    out.clear();
+    if (!eat('"')) return false;
+    while (p_ < t_.size()) {
+      unsigned char c = static_cast<unsigned char>(t_[p_++]);
+      if (c == '"') return true;
+      if (c < 0x20) return false;
+      if (c != '\\') {
+        if (c >= 0x80 && !utf8_tail(c, out)) return false;
+        if (c < 0x80) out += static_cast<char>(c);
+        continue;
+      }
+      if (p_ >= t_.size()) return false;
+      char e = t_[p_++];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          std::uint32_t cp = 0;
+          if (!hex4(cp)) return false;
+          if (cp >= 0xD800 && cp < 0xDC00) {  // a surrogate pair
+            std::uint32_t low = 0;
+            if (t_.substr(p_, 2) != "\\u") return false;
+            p_ += 2;
+            if (!hex4(low) || low < 0xDC00 || low >= 0xE000) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          } else if (cp >= 0xDC00 && cp < 0xE000) {
+            return false;
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: return false;
+      }
+    }
+    return false;
+  }
+
+  // Any JSON value, read and dropped.
+  bool skip_value(int depth = 0) {
+    if (depth > kMaxJsonDepth) return false;
+    skip();
+    if (p_ >= t_.size()) return false;
+    std::string scratch;
+    char c = t_[p_];
+    if (c == '"') return string(scratch);
+    if (c == '{' || c == '[') {
+      ++p_;
+      char close = c == '{' ? '}' : ']';
+      if (eat(close)) return true;
+      do {
+        if (c == '{' && !(string(scratch) && eat(':'))) return false;
+        if (!skip_value(depth + 1)) return false;
+      } while (eat(','));
+      return eat(close);
+    }
+    std::size_t start = p_;
+    while (p_ < t_.size() && (std::isalnum(static_cast<unsigned char>(t_[p_])) || t_[p_] == '-' || t_[p_] == '+' ||
+                              t_[p_] == '.'))
+      ++p_;
+    std::string_view word = t_.substr(start, p_ - start);
+    if (word == "true" || word == "false" || word == "null") return true;
+    return !word.empty() && (std::isdigit(static_cast<unsigned char>(word[0])) || word[0] == '-');
+  }
+
+ private:
+  void skip() {
+    while (p_ < t_.size() && (t_[p_] == ' ' || t_[p_] == '\t' || t_[p_] == '\n' || t_[p_] == '\r')) ++p_;
+  }
+  bool hex4(std::uint32_t& out) {
+    if (p_ + 4 > t_.size()) return false;
+    for (int i = 0; i < 4; ++i) {
+      char h = t_[p_++];
+      int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+      if (d < 0) return false;
+      out = out * 16 + static_cast<std::uint32_t>(d);
+    }
+    return true;
+  }
+  // Copies a UTF-8 sequence whose lead byte `lead` was just read.
+  bool utf8_tail(unsigned char lead, std::string& out) {
+    int n = lead >= 0xF0 && lead <= 0xF4 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC2 && lead < 0xE0 ? 1 : -1;
+    if (n < 0 || p_ + static_cast<std::size_t>(n) > t_.size()) return false;
+    out += static_cast<char>(lead);
+    for (int i = 0; i < n; ++i) {
+      unsigned char c = static_cast<unsigned char>(t_[p_++]);
+      if ((c & 0xC0) != 0x80) return false;
+      out += static_cast<char>(c);
+    }
+    return true;
+  }
+  static void append_utf8(std::string& out, std::uint32_t cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  std::string_view t_;
+  std::size_t p_ = 0;
+};
+
+// A JSON array of strings (null for none), at most `max` of them in all.
+Result<void> string_list(JsonReader& r, std::string_view extension, const std::string& what, std::size_t max,
+                         std::size_t& total, std::vector<std::string>& out) {
+  auto malformed = [&] { return extension_error(extension, Errc::malformed, what + " must be a list of strings"); };
+  if (r.null()) return {};
+  if (!r.eat('[')) return malformed();
+  if (r.eat(']')) return {};
+  do {
+    std::string item;
+    if (!r.string(item)) return malformed();
+    if (++total > max) return extension_error(extension, Errc::limit, "more than " + std::to_string(max) + " " + what);
+    out.push_back(std::move(item));
+  } while (r.eat(','));
+  if (!r.eat(']')) return malformed();
+  return {};
+}
+
+// An object of members, each handed to `member` (which reads its value);
+// nothing may follow it.
+template <class Member>
+Status json_object(std::string_view extension, const std::string& text, Member member) {
+  JsonReader r(text);
+  auto malformed = [&] { return extension_error(extension, Errc::malformed, "not a valid JSON object"); };
+  if (!r.eat('{')) return malformed();
+  if (!r.eat('}')) {
+    do {
+      std::string key;
+      if (!r.string(key) || !r.eat(':')) return malformed();
+      MID_CHECK(member(key, r));
+    } while (r.eat(','));
+    if (!r.eat('}')) return malformed();
+  }
+  if (!r.at_end()) return malformed();
+  return {};
 }
 
 // `{"version":"v1","roles":[...]}` or `{"roles":[...]}`, as Teleport writes it.
 Result<std::vector<std::string>> read_roles(const std::string& text) {
-  MID_TRY(value, parse_json(kExtRoles, text));
-  if (!value.is_object())
-    return extension_error(kExtRoles, Errc::malformed, "must be a JSON object");
-  if (auto version = value.find("version"); version != value.end() && *version != "v1")
-    return extension_error(kExtRoles, Errc::unsupported, "unsupported version " + version->dump());
-  auto roles = value.find("roles");
-  if (roles == value.end() || !roles->is_array())
-    return extension_error(kExtRoles, Errc::malformed, "\"roles\" must be a list of strings");
-  if (roles->size() > kMaxRoles)
-    return extension_error(kExtRoles, Errc::limit,
-                           "more than " + std::to_string(kMaxRoles) + " roles");
-  std::vector<std::string> out;
-  for (const auto& role : *roles) {
-    if (!role.is_string())
-      return extension_error(kExtRoles, Errc::malformed, "\"roles\" must be a list of strings");
-    out.push_back(role.get<std::string>());
-  }
-  return out;
+  std::vector<std::string> roles;
+  bool have_roles = false;
+  std::size_t total = 0;
+  MID_CHECK(json_object(kExtRoles, text, [&](const std::string& key, JsonReader& r) -> Status {
+    if (key == "version") {
+      std::string version;
+      if (!r.string(version)) return extension_error(kExtRoles, Errc::malformed, "\"version\" must be a string");
+      if (version != "v1") return extension_error(kExtRoles, Errc::unsupported, "unsupported version \"" + version + "\"");
+      return {};
+    }
+    if (key != "roles") {
+      if (!r.skip_value()) return extension_error(kExtRoles, Errc::malformed, "not a valid JSON object");
+      return {};
+    }
+    have_roles = true;
+    roles.clear();
+    total = 0;
+    if (r.null()) return extension_error(kExtRoles, Errc::malformed, "\"roles\" must be a list of strings");
+    return string_list(r, kExtRoles, "roles", kMaxRoles, total, roles);
+  }));
+  if (!have_roles) return extension_error(kExtRoles, Errc::malformed, "\"roles\" must be a list of strings");
+  return roles;
 }
 
 // `{"access_requests":[...]}`, as Teleport writes the requests a
 // certificate was issued under.
 Result<std::vector<std::string>> read_access_requests(const std::string& text) {
-  MID_TRY(value, parse_json(kExtActiveRequests, text));
-  auto error = [] { return extension_error(kExtActiveRequests, Errc::malformed, "must be {\"access_requests\":[...]}"); };
-  if (!value.is_object()) return error();
   std::vector<std::string> out;
-  auto requests = value.find("access_requests");
-  if (requests == value.end() || requests->is_null()) return out;
-  if (!requests->is_array()) return error();
-  if (requests->size() > kMaxRoles)
-    return extension_error(kExtActiveRequests, Errc::limit, "more than " + std::to_string(kMaxRoles) + " requests");
-  for (const auto& r : *requests) {
-    if (!r.is_string()) return error();
-    out.push_back(r.get<std::string>());
-  }
+  std::size_t total = 0;
+  MID_CHECK(json_object(kExtActiveRequests, text, [&](const std::string& key, JsonReader& r) -> Status {
+    if (key != "access_requests") {
+      if (!r.skip_value()) return extension_error(kExtActiveRequests, Errc::malformed, "not a valid JSON object");
+      return {};
+    }
+    out.clear();
+    total = 0;
+    return string_list(r, kExtActiveRequests, "requests", kMaxRoles, total, out);
+  }));
   return out;
 }
 
 // A JSON object of trait name -> list of strings (null for none).
 Result<Traits> read_traits(const std::string& text) {
-  MID_TRY(value, parse_json(kExtTraits, text));
-  if (!value.is_object())
-    return extension_error(kExtTraits, Errc::malformed, "must be a JSON object");
-  if (value.size() > kMaxTraits)
-    return extension_error(kExtTraits, Errc::limit,
-                           "more than " + std::to_string(kMaxTraits) + " traits");
   Traits traits;
   std::size_t total = 0;
-  for (const auto& [name, values] : value.items()) {
-    std::vector<std::string>& out = traits[name];
-    if (values.is_null()) continue;
-    if (!values.is_array())
-      return extension_error(kExtTraits, Errc::malformed,
-                             "trait \"" + name + "\" must be a list of strings");
-    total += values.size();
-    if (total > kMaxTraitValues)
-      return extension_error(
-          kExtTraits, Errc::limit,
-          "more than " + std::to_string(kMaxTraitValues) + " trait values in all");
-    for (const auto& v : values) {
-      if (!v.is_string())
-        return extension_error(kExtTraits, Errc::malformed,
-                               "trait \"" + name + "\" must be a list of strings");
-      out.push_back(v.get<std::string>());
-    }
-  }
+  MID_CHECK(json_object(kExtTraits, text, [&](const std::string& name, JsonReader& r) -> Status {
+    std::vector<std::string>& values = traits[name];
+    if (traits.size() > kMaxTraits)
+      return extension_error(kExtTraits, Errc::limit, "more than " + std::to_string(kMaxTraits) + " traits");
+    values.clear();
+    return string_list(r, kExtTraits, "trait values in all", kMaxTraitValues, total, values);
+  }));
   return traits;
 }
 

@@ -145,5 +145,31 @@ TEST_F(ReadIdentity, TooManyRolesOrTraitValuesAreLimitErrors) {
   EXPECT_EQ(error({values + "]}"}).code, Errc::limit);
 }
 
+// The JSON is read as Go's encoding/json reads what Teleport writes: escapes
+// and surrogate pairs decoded, other members skipped, nothing after the
+// object, no invalid UTF-8.
+TEST_F(ReadIdentity, ExtensionJsonIsReadStrictly) {
+  Identity id = identity("alice", {R"(extension:teleport-roles={"roles":["c\u0069","x\/y"],"extra":{"n":[1,-2.5e3,true,null]}})",
+                                   R"(extension:teleport-traits={"email":["a\u00e9@x","\ud83d\ude00"],"none":null})"});
+  EXPECT_THAT(id.roles, ::testing::ElementsAre("ci", "x/y"));
+  EXPECT_THAT(id.traits.at("email"), ::testing::ElementsAre("a\xC3\xA9@x", "\xF0\x9F\x98\x80"));
+  EXPECT_THAT(id.traits.at("none"), IsEmpty());
+  for (const char* bad : {R"(extension:teleport-roles={"roles":["ci"]} x)", R"(extension:teleport-roles={"roles":["\ud83d"]})",
+                          "extension:teleport-roles={\"roles\":[\"\xC3\"]}", R"(extension:teleport-roles={"roles":["a\qb"]})",
+                          R"(extension:teleport-roles={"roles":["ci"],})"}) {
+    EXPECT_EQ(error({bad}).code, Errc::malformed) << bad;
+  }
+}
+
+TEST_F(ReadIdentity, LockTargetExtensionsAreRead) {
+  Identity id = identity("bot-ci", {"extension:mfa-verified=dev-9", "extension:teleport-device-id=d1",
+                                    "extension:join-token@goteleport.com=tok",
+                                    R"(extension:teleport-active-requests={"access_requests":["r1","r2"]})"});
+  EXPECT_EQ(id.mfa_device, "dev-9");
+  EXPECT_EQ(id.device_id, "d1");
+  EXPECT_EQ(id.join_token, "tok");
+  EXPECT_THAT(id.access_requests, ::testing::ElementsAre("r1", "r2"));
+}
+
 }  // namespace
 }  // namespace machineid
