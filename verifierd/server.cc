@@ -43,10 +43,15 @@ sigset_t loop_signals() {
   return mask;
 }
 
-void epoll_set(int epoll_fd, int op, int fd, std::uint32_t events) {
+// A connection's epoll data is its descriptor and its serial number, so an
+// event for a peer closed earlier in the same batch is not taken for the
+// new peer that got the same descriptor. Everything else has serial 0.
+std::uint64_t tag(int fd, std::uint32_t serial) { return static_cast<std::uint64_t>(serial) << 32 | static_cast<std::uint32_t>(fd); }
+
+void epoll_set(int epoll_fd, int op, int fd, std::uint32_t events, std::uint32_t serial = 0) {
   epoll_event ev{};
   ev.events = events;
-  ev.data.fd = fd;
+  ev.data.u64 = tag(fd, serial);
   if (epoll_ctl(epoll_fd, op, fd, &ev) != 0 && op != EPOLL_CTL_DEL) {
     log(Priority::error, std::string("epoll_ctl: ") + std::strerror(errno));
     std::abort();
@@ -206,7 +211,9 @@ void Server::accept_all(std::int64_t now) {
     c.uid = cred.uid;
     c.deadline_ms = now + kRequestDeadlineMs;
     c.events = EPOLLIN | EPOLLRDHUP;
-    epoll_set(epoll_fd_, EPOLL_CTL_ADD, fd, c.events);
+    if (++serial_ == 0) ++serial_;  // 0 tags the loop's own descriptors
+    c.serial = serial_;
+    epoll_set(epoll_fd_, EPOLL_CTL_ADD, fd, c.events, c.serial);
   }
 }
 
@@ -272,7 +279,7 @@ void Server::service(int fd) {
   if (!c.out.empty()) events |= EPOLLOUT;
   if (events != c.events) {
     c.events = events;
-    epoll_set(epoll_fd_, EPOLL_CTL_MOD, fd, events);
+    epoll_set(epoll_fd_, EPOLL_CTL_MOD, fd, events, c.serial);
   }
 }
 
@@ -411,8 +418,15 @@ int Server::run() {
       return 1;
     }
     for (int i = 0; i < n; ++i) {
-      int fd = events[i].data.fd;
-      if (fd == listen_fd_) {
+      int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+      auto serial = static_cast<std::uint32_t>(events[i].data.u64 >> 32);
+      if (serial != 0) {
+        auto c = connections_.find(fd);
+        if (c == connections_.end() || c->second.serial != serial) continue;  // closed in this batch
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP)) on_readable(fd);
+        if (connections_.count(fd) && (events[i].events & EPOLLOUT)) on_writable(fd);
+        if (connections_.count(fd) && (events[i].events & (EPOLLHUP | EPOLLERR))) close_connection(fd);
+      } else if (fd == listen_fd_) {
         accept_all(now_ms());
       } else if (fd == signal_fd_) {
         signalfd_siginfo si{};
@@ -429,10 +443,6 @@ int Server::run() {
         drain_inotify();
       } else if (fd == engine_.reload_fd()) {
         finish_reload();
-      } else if (connections_.count(fd)) {
-        if (events[i].events & (EPOLLIN | EPOLLRDHUP)) on_readable(fd);
-        if (connections_.count(fd) && (events[i].events & EPOLLOUT)) on_writable(fd);
-        if (connections_.count(fd) && (events[i].events & (EPOLLHUP | EPOLLERR))) close_connection(fd);
       }
     }
     std::int64_t now = now_ms();

@@ -67,6 +67,7 @@ class Server {
     std::uint64_t awaiting_reload = 0;
     bool peer_done = false;  // the peer shut down its side: answer, then close
     std::uint32_t events = 0;  // what epoll watches for it
+    std::uint32_t serial = 0;  // tells it from an earlier peer on the same descriptor
   };
   static bool blocked(const Connection& c) {
     return c.awaiting_reload != 0 || c.out.size() >= kMaxQueuedReplyBytes;
@@ -97,6 +98,7 @@ class Server {
   int spare_fd_ = -1;
   uid_t client_uid_;
   std::map<int, Connection> connections_;
+  std::uint32_t serial_ = 0;
   std::map<int, std::string> watches_;  // inotify watch -> directory
   std::int64_t reload_due_ms_ = 0;  // 0: none pending
   std::string due_trigger_;
