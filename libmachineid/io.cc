@@ -24,7 +24,8 @@ bool transient_errno(int e) { return e == EMFILE || e == ENFILE || e == ENOMEM |
 
 Error io_error(const std::string& path, const std::string& what) {
   int e = errno;
-  return make_error(transient_errno(e) ? Errc::transient : Errc::io, path + ": " + what + ": " + std::strerror(e));
+  return make_error(transient_errno(e) ? Errc::transient : Errc::io,
+                    path + ": " + what + ": " + std::strerror(e));
 }
 
 const char* file_kind(mode_t mode) {
@@ -66,10 +67,11 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
   struct stat st {};
   if (fstat(f.fd, &st) != 0) return io_error(path, "cannot stat");
   if (!S_ISREG(st.st_mode))
-    return make_error(Errc::io, path + ": not a regular file (" + file_kind(st.st_mode) + "); refusing to read it");
+    return make_error(Errc::io, path + ": not a regular file (" + file_kind(st.st_mode) +
+                                    "); refusing to read it");
   if (static_cast<std::size_t>(st.st_size) > max_bytes)
-    return make_error(Errc::limit, path + ": " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
-                                       std::to_string(max_bytes));
+    return make_error(Errc::limit, path + ": " + std::to_string(st.st_size) +
+                                       " bytes exceeds the limit of " + std::to_string(max_bytes));
   std::string content;
   char buf[65536];
   for (;;) {
@@ -79,7 +81,8 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
     if (n == 0) break;
     // The file may grow between fstat and read; the bound holds regardless.
     if (content.size() + static_cast<std::size_t>(n) > max_bytes)
-      return make_error(Errc::limit, path + ": grew past the limit of " + std::to_string(max_bytes) + " bytes");
+      return make_error(Errc::limit,
+                        path + ": grew past the limit of " + std::to_string(max_bytes) + " bytes");
     content.append(buf, static_cast<std::size_t>(n));
   }
   return content;
@@ -87,7 +90,8 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
 
 Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode) {
   std::string dir = ".";
-  if (auto slash = path.rfind('/'); slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
+  if (auto slash = path.rfind('/'); slash != std::string::npos)
+    dir = slash == 0 ? "/" : path.substr(0, slash);
   std::string tmp = path + ".tmp.XXXXXX";
   Fd f{mkostemp(tmp.data(), O_CLOEXEC)};
   if (f.fd < 0) return io_error(tmp, "cannot create");
@@ -124,12 +128,14 @@ std::string user_name(uid_t uid) {
 // One file or directory of the chain, as stat() found it.
 Status check_entry(const std::string& path, const struct stat& st) {
   const uid_t euid = geteuid();
-  const std::string found = " (owner " + user_name(st.st_uid) + ", mode " + octal_mode(st.st_mode) + ")";
+  const std::string found =
+      " (owner " + user_name(st.st_uid) + ", mode " + octal_mode(st.st_mode) + ")";
   const char* what = S_ISDIR(st.st_mode) ? "directory" : "file";
   if (st.st_uid != 0 && st.st_uid != euid) {
     std::string owners = euid == 0 ? "root" : "root or " + user_name(euid);
-    return make_error(Errc::config, path + ": " + what + " is owned by neither " + owners + found +
-                                        ", so its owner can change this node's policy; fix: chown root " + path);
+    return make_error(Errc::config,
+                      path + ": " + what + " is owned by neither " + owners + found +
+                          ", so its owner can change this node's policy; fix: chown root " + path);
   }
   mode_t writable = st.st_mode & (S_IWGRP | S_IWOTH);
   if (writable == 0) return {};
@@ -139,9 +145,12 @@ Status check_entry(const std::string& path, const struct stat& st) {
   // stay ours. Without the sticky bit anyone who may write it could swap
   // them.
   if (S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) && st.st_uid == 0) return {};
-  const char* by = writable == (S_IWGRP | S_IWOTH) ? "group and others" : writable == S_IWGRP ? "group" : "others";
-  return make_error(Errc::config, path + ": " + what + " is writable by " + by + found +
-                                      ", so others can change this node's policy; fix: chmod go-w " + path);
+  const char* by = writable == (S_IWGRP | S_IWOTH) ? "group and others"
+                   : writable == S_IWGRP           ? "group"
+                                                   : "others";
+  return make_error(Errc::config,
+                    path + ": " + what + " is writable by " + by + found +
+                        ", so others can change this node's policy; fix: chmod go-w " + path);
 }
 
 // "/a/b/c" -> "/a/b/c", "/a/b", "/a", "/": the entry, then each directory up.
@@ -179,7 +188,8 @@ Status check_trusted_path(const std::string& path) {
   // resolves to are the directories that hold the real file. Both must be
   // safe, each checked once.
   std::vector<std::string> paths = chain(absolute);
-  std::unique_ptr<char, decltype(&std::free)> resolved(realpath(absolute.c_str(), nullptr), std::free);
+  std::unique_ptr<char, decltype(&std::free)> resolved(realpath(absolute.c_str(), nullptr),
+                                                       std::free);
   if (!resolved) return io_error(path, "cannot resolve");
   if (std::string(resolved.get()) != absolute)
     for (auto& p : chain(resolved.get())) paths.push_back(std::move(p));

@@ -27,7 +27,8 @@ TEST(ReadFileTest, AFifoIsRefusedAtOnceInsteadOfWaitingForAWriter) {
 }
 
 TEST(ReadFileTest, DevicesAndDirectoriesAreRefusedAndSizesBounded) {
-  EXPECT_NE(read_file("/dev/zero", 1024).error().message.find("a character device"), std::string::npos);
+  EXPECT_NE(read_file("/dev/zero", 1024).error().message.find("a character device"),
+            std::string::npos);
   testing::TempDir dir;
   EXPECT_NE(read_file(dir.path(), 1024).error().message.find("a directory"), std::string::npos);
   testing::write_file(dir.file("big"), std::string(2048, 'x'));
@@ -59,27 +60,31 @@ TEST_F(TrustedPathTest, FileWritableByOthersIsRefusedWithTheFix) {
   ASSERT_EQ(chmod(file.c_str(), 0666), 0);
   auto s = check_trusted_path(file);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().message, file +
-                                   ": file is writable by group and others (owner root (uid 0), mode 0666), so "
-                                   "others can change this node's policy; fix: chmod go-w " +
-                                   file);
+  EXPECT_EQ(s.error().message,
+            file +
+                ": file is writable by group and others (owner root (uid 0), mode 0666), so "
+                "others can change this node's policy; fix: chmod go-w " +
+                file);
 }
 
 TEST_F(TrustedPathTest, FileOwnedByAnotherUserIsRefusedWithTheFix) {
   ASSERT_EQ(chown(file.c_str(), kNobody, static_cast<gid_t>(-1)), 0);
   auto s = check_trusted_path(file);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message.find(file + ": file is owned by neither root (owner "), std::string::npos)
+  EXPECT_NE(s.error().message.find(file + ": file is owned by neither root (owner "),
+            std::string::npos)
       << s.error().message;
   EXPECT_NE(s.error().message.find("uid 65534"), std::string::npos) << s.error().message;
-  EXPECT_NE(s.error().message.find("fix: chown root " + file), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("fix: chown root " + file), std::string::npos)
+      << s.error().message;
 }
 
 TEST_F(TrustedPathTest, GroupWritableDirectoryAboveIsRefused) {
   ASSERT_EQ(chmod(etc.c_str(), 0775), 0);
   auto s = check_trusted_path(file);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message.find(etc + ": directory is writable by group (owner root (uid 0), mode 0775)"),
+  EXPECT_NE(s.error().message.find(
+                etc + ": directory is writable by group (owner root (uid 0), mode 0775)"),
             std::string::npos)
       << s.error().message;
   EXPECT_NE(s.error().message.find("fix: chmod go-w " + etc), std::string::npos);
@@ -114,7 +119,8 @@ TEST_F(TrustedPathTest, SymbolicLinkIntoAnUnsafeDirectoryIsRefused) {
   ASSERT_EQ(symlink((unsafe + "/real.yaml").c_str(), (etc + "/link.yaml").c_str()), 0);
   auto s = check_trusted_path(etc + "/link.yaml");
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message.find(unsafe + ": directory is writable by group and others"), std::string::npos)
+  EXPECT_NE(s.error().message.find(unsafe + ": directory is writable by group and others"),
+            std::string::npos)
       << s.error().message;
 }
 

@@ -1,8 +1,8 @@
 // machineid-verifierd under hostile files, pressure and signals: a FIFO
 // among the roles, slow reloads, descriptors running out, a peer that never
 // reads, files others could have written, escape sequences in key ids.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -98,8 +98,8 @@ class RobustnessTest : public ::testing::Test {
     ASSERT_GT(pid, 0);
   }
 
-  Result<DecideReply> ask(const std::string& login, const std::string& certificate, const std::string& source = "",
-                          int timeout_ms = 2000) {
+  Result<DecideReply> ask(const std::string& login, const std::string& certificate,
+                          const std::string& source = "", int timeout_ms = 2000) {
     DecideRequest r{Asker::cli, login, "ssh-ed25519-cert-v01@openssh.com", certificate, source};
     auto reply = call_daemon(h.socket(), encode(r), timeout_ms);
     if (!reply.ok()) return reply.error();
@@ -107,7 +107,9 @@ class RobustnessTest : public ::testing::Test {
   }
 
   // A fresh source each time: decided afresh, not from the cache.
-  Result<DecideReply> ask_fresh() { return ask("root", cert, "198.51.100." + std::to_string(++asked_ % 250 + 1)); }
+  Result<DecideReply> ask_fresh() {
+    return ask("root", cert, "198.51.100." + std::to_string(++asked_ % 250 + 1));
+  }
 
   nlohmann::json status() {
     auto reply = call_daemon(h.socket(), encode_simple(MessageKind::status), 2000);
@@ -152,16 +154,19 @@ TEST_F(RobustnessTest, FifoInRolesDirIsRefusedAndTheDaemonStaysResponsive) {
     s = status();
     return s.contains("errors") && s["errors"].contains("policy");
   })) << daemon_log();
-  EXPECT_NE(s["errors"]["policy"].get<std::string>().find(fifo + ": not a regular file (a FIFO)"), std::string::npos)
+  EXPECT_NE(s["errors"]["policy"].get<std::string>().find(fifo + ": not a regular file (a FIFO)"),
+            std::string::npos)
       << s["errors"];
   auto reply = ask_fresh();
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   EXPECT_TRUE(reply->allowed) << reply->detail;
   auto started = Clock::now();
   h.signal_daemon(SIGTERM);
-  EXPECT_TRUE(eventually([&] { return daemon_pid(h.socket()) <= 0; }, 5s)) << "SIGTERM did not stop it";
+  EXPECT_TRUE(eventually([&] { return daemon_pid(h.socket()) <= 0; }, 5s))
+      << "SIGTERM did not stop it";
   EXPECT_LT(Clock::now() - started, 5s);
-  EXPECT_NE(daemon_log().find("<5>machineid-verifierd: stopping on signal 15"), std::string::npos) << daemon_log();
+  EXPECT_NE(daemon_log().find("<5>machineid-verifierd: stopping on signal 15"), std::string::npos)
+      << daemon_log();
 }
 
 // Thousands of roles take a while to load; decisions go on meanwhile with
@@ -220,7 +225,8 @@ TEST_F(RobustnessTest, ReloadRequestsDuringALoadAreCoalesced) {
   for (int i = 0; i < 20; ++i) h.signal_daemon(SIGHUP);
   ASSERT_TRUE(eventually([&] {
     auto s = status();
-    return s.contains("last_reload") && s["last_reload"]["loading"] == false && s["last_reload"]["pending"] == false &&
+    return s.contains("last_reload") && s["last_reload"]["loading"] == false &&
+           s["last_reload"]["pending"] == false &&
            s["last_reload"]["generation"].get<std::uint64_t>() > before;
   })) << daemon_log();
   std::this_thread::sleep_for(300ms);
@@ -256,7 +262,8 @@ TEST_F(RobustnessTest, IdlePeersExhaustingDescriptorsBreakNeitherReloadsNorDecis
   nlohmann::json s;
   ASSERT_TRUE(eventually([&] {
     s = status();
-    return s.contains("last_reload") && s["last_reload"]["generation"].get<std::uint64_t>() > before &&
+    return s.contains("last_reload") &&
+           s["last_reload"]["generation"].get<std::uint64_t>() > before &&
            s["last_reload"]["loading"] == false;
   })) << daemon_log();
   EXPECT_EQ(s["krl"]["state"], "loaded") << s.dump();
@@ -279,7 +286,8 @@ TEST_F(RobustnessTest, PeerThatNeverReadsCannotGrowTheDaemon) {
   ASSERT_GE(fd, 0);
   int flags = fcntl(fd, F_GETFL);
   fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-  ByteVector request = frame(encode(DecideRequest{Asker::cli, "root", "ssh-ed25519-cert-v01@openssh.com", cert, ""}));
+  ByteVector request = frame(
+      encode(DecideRequest{Asker::cli, "root", "ssh-ed25519-cert-v01@openssh.com", cert, ""}));
   ByteVector batch;
   while (batch.size() < 16 * 1024) batch.insert(batch.end(), request.begin(), request.end());
   // Paced, as a slow client would write: a few MB/s, well within what the
@@ -302,12 +310,14 @@ TEST_F(RobustnessTest, PeerThatNeverReadsCannotGrowTheDaemon) {
   ASSERT_TRUE(other.ok()) << other.error().message;
   EXPECT_TRUE(other->allowed);
   long rss_after = status_kib(pid, "VmRSS");
-  std::printf("never-reading peer: %zu bytes written, daemon RSS %ld KiB -> %ld KiB\n", written, rss_before,
-              rss_after);
+  std::printf("never-reading peer: %zu bytes written, daemon RSS %ld KiB -> %ld KiB\n", written,
+              rss_before, rss_after);
 #ifndef __SANITIZE_ADDRESS__
-  EXPECT_LT(rss_after - rss_before, 8 * 1024) << "daemon grew by " << (rss_after - rss_before) << " KiB";
+  EXPECT_LT(rss_after - rss_before, 8 * 1024)
+      << "daemon grew by " << (rss_after - rss_before) << " KiB";
 #endif
-  EXPECT_LT(written, std::size_t{16} << 20) << "the daemon kept reading from a peer that does not read";
+  EXPECT_LT(written, std::size_t{16} << 20)
+      << "the daemon kept reading from a peer that does not read";
   // Stuck past its deadline, the peer is closed: sends fail from then on.
   EXPECT_TRUE(eventually([&] {
     pollfd p{fd, POLLOUT, 0};
@@ -329,7 +339,8 @@ TEST_F(RobustnessTest, CaFileAndKrlThatOthersCouldWriteAreRefused) {
     s = status();
     return s.contains("errors") && s["errors"].contains("ca");
   })) << daemon_log();
-  EXPECT_NE(s["errors"]["ca"].get<std::string>().find(h.user_ca_file() + ": file is owned by neither root"),
+  EXPECT_NE(s["errors"]["ca"].get<std::string>().find(h.user_ca_file() +
+                                                      ": file is owned by neither root"),
             std::string::npos)
       << s["errors"];
   EXPECT_EQ(s["ca"]["keys"].size(), 1u);  // the last good key
@@ -343,19 +354,22 @@ TEST_F(RobustnessTest, CaFileAndKrlThatOthersCouldWriteAreRefused) {
     s = status();
     return s.contains("krl") && s["krl"].contains("error");
   })) << daemon_log();
-  EXPECT_NE(s["krl"]["error"].get<std::string>().find("fix: chmod go-w " + h.krl_file()), std::string::npos)
+  EXPECT_NE(s["krl"]["error"].get<std::string>().find("fix: chmod go-w " + h.krl_file()),
+            std::string::npos)
       << s["krl"];
   reply = ask_fresh();
   ASSERT_TRUE(reply.ok());
   EXPECT_FALSE(reply->allowed);
   EXPECT_EQ(reply->reason, "revoked");
-  EXPECT_NE(daemon_log().find("<3>machineid-verifierd: revoked_keys: "), std::string::npos) << daemon_log();
+  EXPECT_NE(daemon_log().find("<3>machineid-verifierd: revoked_keys: "), std::string::npos)
+      << daemon_log();
 }
 
 // The daemon's own lines carry journald priorities, and text others wrote
 // (here a role file's name) reaches the log escaped.
 TEST_F(RobustnessTest, LogLinesCarryPrioritiesAndEscapeUntrustedText) {
-  h.write_role("evil\x1b[31m\nforged", "kind: role\nversion: v7\nmetadata: {name: x}\nspec:\n  allow:\n    logins: root\n");
+  h.write_role("evil\x1b[31m\nforged",
+               "kind: role\nversion: v7\nmetadata: {name: x}\nspec:\n  allow:\n    logins: root\n");
   h.signal_daemon(SIGHUP);
   ASSERT_TRUE(eventually([&] { return status()["errors"].contains("policy"); })) << daemon_log();
   std::string log = daemon_log();
@@ -365,7 +379,8 @@ TEST_F(RobustnessTest, LogLinesCarryPrioritiesAndEscapeUntrustedText) {
   EXPECT_EQ(log.find('\x1b'), std::string::npos) << log;
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);)
-    EXPECT_TRUE(line.size() > 3 && line[0] == '<' && line[2] == '>') << "a line without a priority: " << line;
+    EXPECT_TRUE(line.size() > 3 && line[0] == '<' && line[2] == '>')
+        << "a line without a priority: " << line;
 }
 
 // A key id from a real ssh-keygen -I with an escape sequence and a newline:
@@ -382,7 +397,8 @@ TEST_F(RobustnessTest, KeyIdWithEscapesIsEscapedInTheAudit) {
   ASSERT_TRUE(eventually([&] { return !(lines = h.audit_lines_since(mark)).empty(); }));
   auto j = nlohmann::json::parse(lines.back());
   EXPECT_EQ(j["key_id"], spec.identity);
-  EXPECT_NE(j["message"].get<std::string>().find("key id 'evil\\033]0;owned\\007\\012line'"), std::string::npos)
+  EXPECT_NE(j["message"].get<std::string>().find("key id 'evil\\033]0;owned\\007\\012line'"),
+            std::string::npos)
       << j["message"];
 }
 
@@ -407,7 +423,9 @@ TEST(VerifierdWatchdogTest, LoopSendsWatchdogKeepAlives) {
     if (poll(&p, 1, 100) != 1) continue;
     char buf[512];
     ssize_t n = recv(sock, buf, sizeof buf, 0);
-    if (n > 0 && std::string(buf, static_cast<std::size_t>(n)).find("WATCHDOG=1") != std::string::npos) ++keepalives;
+    if (n > 0 &&
+        std::string(buf, static_cast<std::size_t>(n)).find("WATCHDOG=1") != std::string::npos)
+      ++keepalives;
   }
   EXPECT_GE(keepalives, 3);
   close(sock);
@@ -429,13 +447,15 @@ TEST_F(RobustnessTest, DescriptorsRunningOutDuringAReloadKeepTheKrlAndRetry) {
   ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &none, nullptr), 0);
   h.signal_daemon(SIGHUP);
   bool kept = eventually([&] {
-    return daemon_log().find("revoked_keys: " + h.krl_file() + ": cannot open: Too many open files (a passing error") !=
+    return daemon_log().find("revoked_keys: " + h.krl_file() +
+                             ": cannot open: Too many open files (a passing error") !=
            std::string::npos;
   });
   ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &saved, nullptr), 0);
   ASSERT_TRUE(kept) << daemon_log();
-  EXPECT_TRUE(eventually([&] { return daemon_log().find("revoked_keys: loads again") != std::string::npos; }))
-      << daemon_log();
+  EXPECT_TRUE(eventually([&] {
+    return daemon_log().find("revoked_keys: loads again") != std::string::npos;
+  })) << daemon_log();
   auto s = status();
   EXPECT_EQ(s["krl"]["state"], "loaded") << s.dump();
   EXPECT_TRUE(s["errors"].empty()) << s["errors"];

@@ -46,7 +46,9 @@ sigset_t loop_signals() {
 // A connection's epoll data is its descriptor and its serial number, so an
 // event for a peer closed earlier in the same batch is not taken for the
 // new peer that got the same descriptor. Everything else has serial 0.
-std::uint64_t tag(int fd, std::uint32_t serial) { return static_cast<std::uint64_t>(serial) << 32 | static_cast<std::uint32_t>(fd); }
+std::uint64_t tag(int fd, std::uint32_t serial) {
+  return static_cast<std::uint64_t>(serial) << 32 | static_cast<std::uint32_t>(fd);
+}
 
 void epoll_set(int epoll_fd, int op, int fd, std::uint32_t events, std::uint32_t serial = 0) {
   epoll_event ev{};
@@ -100,11 +102,13 @@ Server::~Server() {
 
 void Server::watch_files() {
   // Watching directories catches the rename of an atomic replace too.
-  constexpr std::uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
+  constexpr std::uint32_t kEvents =
+      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
   for (const auto& dir : engine_.watched_directories()) {
     int wd = inotify_add_watch(inotify_fd_, dir.c_str(), kEvents);
     if (wd < 0) {
-      log(Priority::warning, "cannot watch " + dir + ": " + std::strerror(errno) + " (reload with SIGHUP)");
+      log(Priority::warning,
+          "cannot watch " + dir + ": " + std::strerror(errno) + " (reload with SIGHUP)");
     } else {
       watches_[wd] = dir;
     }
@@ -184,12 +188,14 @@ void Server::accept_all(std::int64_t now) {
         int dropped = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (dropped >= 0) close(dropped);
         spare_fd_ = open_spare();
-        warn_once_a_second(now, std::string("accept: ") + std::strerror(e) + ": closing waiting peers");
+        warn_once_a_second(now,
+                           std::string("accept: ") + std::strerror(e) + ": closing waiting peers");
         if (dropped >= 0 && spare_fd_ >= 0) continue;
       }
       // Out of memory or of the spare too: rest the listening socket rather
       // than wake up for it again at once.
-      warn_once_a_second(now, std::string("accept: ") + std::strerror(e) + ": pausing new connections briefly");
+      warn_once_a_second(
+          now, std::string("accept: ") + std::strerror(e) + ": pausing new connections briefly");
       epoll_set(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, 0);
       accept_paused_until_ms_ = now + kAcceptPauseMs;
       return;
@@ -260,7 +266,8 @@ void Server::service(int fd) {
       ssize_t n = send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
       if (n > 0) {
         c.out.erase(c.out.begin(), c.out.begin() + n);
-        c.deadline_ms = now_ms() + (c.awaiting_reload ? kReloadReplyDeadlineMs : kRequestDeadlineMs);
+        c.deadline_ms =
+            now_ms() + (c.awaiting_reload ? kReloadReplyDeadlineMs : kRequestDeadlineMs);
       } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         break;
       } else {
@@ -352,7 +359,8 @@ ByteVector Server::handle(const ByteVector& payload, uid_t uid) {
       if (!request.ok()) return {};
       auto forgotten = engine_.forget_user(request->login, wall_seconds());
       if (!forgotten.ok()) return encode_error(forgotten.error().message);
-      return encode(StatusReply{true, engine_.users_json(wall_seconds())}, MessageKind::forget_user);
+      return encode(StatusReply{true, engine_.users_json(wall_seconds())},
+                    MessageKind::forget_user);
     }
     case MessageKind::error:
       return {};
@@ -382,7 +390,8 @@ void Server::finish_reload() {
   for (auto& [fd, c] : connections_) {
     if (c.awaiting_reload == 0 || c.awaiting_reload > engine_.applied_generation()) continue;
     c.awaiting_reload = 0;
-    ByteVector framed = frame(encode(StatusReply{true, engine_.status_json(wall_seconds())}, MessageKind::reload));
+    ByteVector framed =
+        frame(encode(StatusReply{true, engine_.status_json(wall_seconds())}, MessageKind::reload));
     c.out.insert(c.out.end(), framed.begin(), framed.end());
     c.deadline_ms = now + kRequestDeadlineMs;
     answered.push_back(fd);
@@ -422,10 +431,12 @@ int Server::run() {
       auto serial = static_cast<std::uint32_t>(events[i].data.u64 >> 32);
       if (serial != 0) {
         auto c = connections_.find(fd);
-        if (c == connections_.end() || c->second.serial != serial) continue;  // closed in this batch
+        if (c == connections_.end() || c->second.serial != serial)
+          continue;  // closed in this batch
         if (events[i].events & (EPOLLIN | EPOLLRDHUP)) on_readable(fd);
         if (connections_.count(fd) && (events[i].events & EPOLLOUT)) on_writable(fd);
-        if (connections_.count(fd) && (events[i].events & (EPOLLHUP | EPOLLERR))) close_connection(fd);
+        if (connections_.count(fd) && (events[i].events & (EPOLLHUP | EPOLLERR)))
+          close_connection(fd);
       } else if (fd == listen_fd_) {
         accept_all(now_ms());
       } else if (fd == signal_fd_) {

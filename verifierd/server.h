@@ -65,7 +65,7 @@ class Server {
     uid_t uid = 0;
     // The load generation this peer's reload request waits for; 0: none.
     std::uint64_t awaiting_reload = 0;
-    bool peer_done = false;  // the peer shut down its side: answer, then close
+    bool peer_done = false;    // the peer shut down its side: answer, then close
     std::uint32_t events = 0;  // what epoll watches for it
     std::uint32_t serial = 0;  // tells it from an earlier peer on the same descriptor
   };
@@ -100,10 +100,10 @@ class Server {
   std::map<int, Connection> connections_;
   std::uint32_t serial_ = 0;
   std::map<int, std::string> watches_;  // inotify watch -> directory
-  std::int64_t reload_due_ms_ = 0;  // 0: none pending
+  std::int64_t reload_due_ms_ = 0;      // 0: none pending
   std::string due_trigger_;
   std::int64_t retry_ms_ = kRetryFirstMs;
-  std::int64_t accept_paused_until_ms_ = 0;  // 0: accepting
+  std::int64_t accept_paused_until_ms_ = 0;                      // 0: accepting
   std::int64_t watchdog_interval_ms_ = 0, watchdog_due_ms_ = 0;  // 0: no watchdog
   std::int64_t last_warning_ms_ = INT64_MIN / 2;
 };
