@@ -233,15 +233,21 @@ void Engine::apply(PolicyLoad load, const std::string& trigger, std::int64_t now
     }
   }
   NodePolicy& fresh = *load.policy;
-  if (load.keep_krl) {
+  if (load.keep_krl && loaded_once_) {
     fresh.krl = std::move(policy_->krl);
     fresh.krl_error = policy_->krl_error;
+  } else if (load.keep_krl) {
+    // At start there is no KRL in force to keep: deny until it loads.
+    for (const auto& [what, s] : load.pieces)
+      if (what == "revoked_keys" && !s.ok()) fresh.krl_error = s.error().message + " (retrying)";
+    log(Priority::error, "revoked_keys: " + fresh.krl_error.value_or("") + " (denying every certificate)");
   } else if (fresh.krl_error) {
     log(Priority::error, "revoked_keys: " + *fresh.krl_error + " (denying every certificate)");
   }
   const auto& audit = fresh.config.audit;
   audit_ = std::make_unique<AuditLog>(audit.journald, audit.file);
   policy_ = std::move(load.policy);
+  loaded_once_ = true;
   cache_.clear();
   ++counters_.reloads;
   reloaded_at_ = now;

@@ -34,7 +34,8 @@ struct PolicyLoad {
   std::vector<std::pair<std::string, machineid::Status>> pieces;
   bool ca_loaded = false;  // the CA file loaded now: its sshd copy may be rewritten
   // The KRL could not be read for a passing reason (Errc::transient, after
-  // a few quick retries): the KRL in force stays in force.
+  // a few quick retries): the KRL in force stays in force (at start, with
+  // none in force yet, every certificate is denied until it loads).
   bool keep_krl = false;
   // Some piece failed for a passing reason: load again soon.
   bool transient = false;
@@ -129,6 +130,7 @@ class Engine {
   std::optional<PolicyLoad> loaded_;
   int reload_fd_ = -1;
   bool pending_ = false;  // another load was asked for while one ran
+  bool loaded_once_ = false;  // a load has been put in force (there is a KRL state to keep)
   std::string pending_trigger_;
   std::uint64_t started_generation_ = 0, applied_generation_ = 0;
   std::unique_ptr<machineid::AuditLog> audit_;
