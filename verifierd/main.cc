@@ -124,7 +124,8 @@ int main(int argc, char** argv) {
   verifierd::Engine engine(config_path);
   if (auto started = engine.start(static_cast<std::int64_t>(std::time(nullptr))); !started.ok())
     return fail(started.error().message);
-  const machineid::Config& config = engine.config();
+  // A copy: a reload replaces the policy (and the config in it) whole.
+  const machineid::Config config = engine.config();
 
   // Fetches the cluster's user CA on its own thread and replaces the CA file
   // only with a good answer; the engine reloads on the file change.
