@@ -126,13 +126,16 @@ std::string user_name(uid_t uid) {
 }
 
 // One file or directory of the chain, as stat() found it.
-Status check_entry(const std::string& path, const struct stat& st) {
+Status check_entry(const std::string& path, const struct stat& st, uid_t also) {
   const uid_t euid = geteuid();
   const std::string found =
       " (owner " + user_name(st.st_uid) + ", mode " + octal_mode(st.st_mode) + ")";
   const char* what = S_ISDIR(st.st_mode) ? "directory" : "file";
-  if (st.st_uid != 0 && st.st_uid != euid) {
-    std::string owners = euid == 0 ? "root" : "root or " + user_name(euid);
+  if (st.st_uid != 0 && st.st_uid != euid && st.st_uid != also) {
+    std::string owners = "root";
+    for (uid_t uid : {euid, also})
+      if (uid != 0 && owners.find("(uid " + std::to_string(uid) + ")") == std::string::npos)
+        owners += " or " + user_name(uid);
     return make_error(Errc::config,
                       path + ": " + what + " is owned by neither " + owners + found +
                           ", so its owner can change this node's policy; fix: chown root " + path);
@@ -175,7 +178,9 @@ std::vector<std::string> chain(const std::string& absolute) {
 
 }  // namespace
 
-Status check_trusted_path(const std::string& path) {
+Status check_trusted_path(const std::string& path) { return check_trusted_path(path, geteuid()); }
+
+Status check_trusted_path(const std::string& path, uid_t also_trusted) {
   if (path.empty()) return make_error(Errc::config, "an empty path cannot be checked");
   std::string absolute = path;
   if (path.front() != '/') {
@@ -198,7 +203,7 @@ Status check_trusted_path(const std::string& path) {
     struct stat st {};
     if (stat(p.c_str(), &st) != 0) return io_error(p, "cannot stat");
     if (!seen.insert({st.st_dev, st.st_ino}).second) continue;
-    MID_CHECK(check_entry(p, st));
+    MID_CHECK(check_entry(p, st, also_trusted));
   }
   return {};
 }

@@ -280,7 +280,7 @@ void check_files(const std::string& config_path, const machineid::Config& c, Rep
   }
   int bad = 0;
   for (const auto& path : paths) {
-    auto trusted = machineid::check_trusted_path(path);
+    auto trusted = path == c.cluster.user_ca_file ? check_ca_file_trusted(c) : machineid::check_trusted_path(path);
     if (trusted.ok()) continue;
     ++bad;
     const std::string& message = trusted.error().message;

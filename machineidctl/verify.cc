@@ -1,5 +1,6 @@
 // machineidctl verify: the decision of SPEC §4, offline, as the daemon makes it.
 #include <arpa/inet.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -127,6 +128,13 @@ int fail(const std::string& message) {
 
 }  // namespace
 
+machineid::Status check_ca_file_trusted(const machineid::Config& config) {
+  if (config.cluster.user_ca_url)
+    if (passwd* pw = getpwnam(config.daemon.client_user.c_str()))
+      return machineid::check_trusted_path(config.cluster.user_ca_file, pw->pw_uid);
+  return machineid::check_trusted_path(config.cluster.user_ca_file);
+}
+
 int verify(const std::vector<std::string>& args) {
   VerifyOptions o;
   if (std::string err = parse_args(args, o); !err.empty()) return usage_error(err);
@@ -135,8 +143,7 @@ int verify(const std::vector<std::string>& args) {
   if (auto trusted = machineid::check_trusted_path(o.config); !trusted.ok()) return fail(trusted.error().message);
   auto config = machineid::load_config(o.config);
   if (!config.ok()) return fail(config.error().message);
-  if (auto trusted = machineid::check_trusted_path(config->cluster.user_ca_file); !trusted.ok())
-    return fail(trusted.error().message);
+  if (auto trusted = check_ca_file_trusted(*config); !trusted.ok()) return fail(trusted.error().message);
   const std::string& krl = config->policy.revoked_keys;
   struct stat st {};
   if (!krl.empty() && !(stat(krl.c_str(), &st) != 0 && errno == ENOENT))

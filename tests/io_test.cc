@@ -131,3 +131,19 @@ TEST_F(TrustedPathTest, MissingFileIsAnError) {
 
 }  // namespace
 }  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// Root's tools checking the file the daemon's user keeps (user_ca_file with
+// a CA refresh) trust that user too, and only for that call.
+TEST_F(TrustedPathTest, AnOwnerNamedByTheCallerIsTrustedToo) {
+  ASSERT_EQ(chown(file.c_str(), kNobody, static_cast<gid_t>(-1)), 0);
+  EXPECT_TRUE(check_trusted_path(file, kNobody).ok());
+  EXPECT_FALSE(check_trusted_path(file).ok());
+  ASSERT_EQ(chmod(file.c_str(), 0664), 0);
+  EXPECT_FALSE(check_trusted_path(file, kNobody).ok());  // still not writable by its group
+}
+
+}  // namespace
+}  // namespace machineid

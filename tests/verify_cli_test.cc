@@ -223,3 +223,27 @@ TEST_F(VerifyCliTest, FilesWritableByOthersOrOwnedByOthersAreRefused) {
 
 }  // namespace
 }  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// With user_ca_url the daemon's user rewrites user_ca_file and may own it;
+// verify (run by root) accepts that owner for that file alone.
+TEST_F(VerifyCliTest, CaFileOwnedByTheDaemonUserIsTrustedWhenTheDaemonRefreshesIt) {
+  const auto& d = kg.dir();
+  std::string toml = testing::read_file(config);
+  std::string ca_line = "user_ca_file = \"" + d.file("user_ca.pub") + "\"\n";
+  toml.insert(toml.find(ca_line) + ca_line.size(), "user_ca_url = \"https://proxy.example/webapi/auth/export?type=user\"\n");
+  write_file(config, toml + "[daemon]\nclient_user = \"nobody\"\n");
+  ASSERT_EQ(chown(d.file("user_ca.pub").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  auto r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 0) << r.output;
+  write_file(d.file("revoked.krl"), "");
+  ASSERT_EQ(chown(d.file("revoked.krl").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 2) << r.output;  // not the KRL
+  EXPECT_NE(r.output.find(d.file("revoked.krl") + ": file is owned by neither root"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace machineid

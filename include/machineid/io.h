@@ -1,6 +1,8 @@
 // Reading and writing files at the edges of the core.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <string>
 
@@ -23,6 +25,10 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes);
 // others is accepted only when it is owned by root and has the sticky bit
 // (/tmp, say). An error names the path, the owner and mode found, and the fix.
 machineid::Status check_trusted_path(const std::string& path);
+// The same, trusting `also_trusted` as an owner besides root and the
+// effective uid: root's tools checking a file the daemon's user keeps
+// (user_ca_file, which the CA refresh rewrites).
+machineid::Status check_trusted_path(const std::string& path, uid_t also_trusted);
 
 // Replaces `path` atomically with `content`: writes a temporary file in the
 // same directory, fsyncs it, renames it over `path` and fsyncs the directory.
