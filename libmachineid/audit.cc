@@ -1,5 +1,7 @@
 #include "machineid/audit.h"
 
+#include "machineid/encoding.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -32,19 +34,24 @@ const char* message_id(AuditEvent event) {
 
 int priority(AuditEvent event) { return event == AuditEvent::login_deny ? 4 /* warning */ : 6 /* info */; }
 
+// The human line, for journald's MESSAGE and the JSON "message": made of
+// certificate text (key id, login, reason detail), so escaped whole.
 std::string message(const AuditRecord& r) {
   std::string who = r.bot.empty() ? "key id '" + r.key_id + "'" : "bot '" + r.bot + "'";
   std::string from = r.source.empty() ? "" : " from " + r.source;
+  std::string text;
   switch (r.event) {
-    case AuditEvent::login_allow: return "allowed " + who + " as '" + r.login + "'" + from;
+    case AuditEvent::login_allow: text = "allowed " + who + " as '" + r.login + "'" + from; break;
     case AuditEvent::login_deny:
-      return "denied " + who + " as '" + r.login + "'" + from + ": " + r.reason + (r.detail.empty() ? "" : ": " + r.detail);
-    case AuditEvent::session_open: return "session opened for " + who + " as '" + r.login + "'" + from;
+      text = "denied " + who + " as '" + r.login + "'" + from + ": " + r.reason + (r.detail.empty() ? "" : ": " + r.detail);
+      break;
+    case AuditEvent::session_open: text = "session opened for " + who + " as '" + r.login + "'" + from; break;
     case AuditEvent::session_close:
-      return "session closed for " + who + " as '" + r.login + "'" +
+      text = "session closed for " + who + " as '" + r.login + "'" +
              (r.duration ? " after " + std::to_string(*r.duration) + "s" : "");
+      break;
   }
-  return "";
+  return escape_untrusted(text);
 }
 
 bool append_line(const std::string& path, const std::string& line) {
@@ -85,6 +92,8 @@ std::string audit_json(const AuditRecord& r, std::int64_t unix_time) {
   j["reason"] = r.reason;
   j["correlation_id"] = r.correlation_id;
   if (r.duration) j["duration"] = *r.duration;
+  // The values stay as they were (the encoder escapes them as JSON); the
+  // message is the journal's, escaped for terminals.
   j["message"] = message(r);
   // Replace invalid UTF-8 rather than throw: key ids are attacker-chosen bytes.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -95,23 +104,26 @@ AuditLog::AuditLog(bool journald, std::string file) : journald_(journald), file_
 void AuditLog::write(const AuditRecord& r) {
   bool sent = false;
   if (journald_ && access(kJournalSocket, W_OK) == 0) {
+    // Field values come from certificates: escaped, so that journalctl
+    // and whatever reads the journal see text, not terminal commands.
+    auto field = [](const char* name, const std::string& value) { return name + escape_untrusted(value); };
     std::vector<std::string> fields = {
         std::string("MESSAGE=") + message(r),
         std::string("MESSAGE_ID=") + message_id(r.event),
         "PRIORITY=" + std::to_string(priority(r.event)),
         "SYSLOG_IDENTIFIER=machineid",
         std::string("MACHINEID_EVENT=") + audit_event_name(r.event),
-        "MACHINEID_LOGIN=" + r.login,
-        "MACHINEID_KEY_ID=" + r.key_id,
-        "MACHINEID_BOT=" + r.bot,
-        "MACHINEID_BOT_INSTANCE=" + r.bot_instance,
-        "MACHINEID_ROLES=" + r.roles,
-        "MACHINEID_SERIAL=" + r.serial,
-        "MACHINEID_CERT_FP=" + r.cert_fp,
-        "MACHINEID_CA_FP=" + r.ca_fp,
-        "MACHINEID_SOURCE=" + r.source,
-        "MACHINEID_REASON=" + r.reason,
-        "MACHINEID_CORRELATION_ID=" + r.correlation_id,
+        field("MACHINEID_LOGIN=", r.login),
+        field("MACHINEID_KEY_ID=", r.key_id),
+        field("MACHINEID_BOT=", r.bot),
+        field("MACHINEID_BOT_INSTANCE=", r.bot_instance),
+        field("MACHINEID_ROLES=", r.roles),
+        field("MACHINEID_SERIAL=", r.serial),
+        field("MACHINEID_CERT_FP=", r.cert_fp),
+        field("MACHINEID_CA_FP=", r.ca_fp),
+        field("MACHINEID_SOURCE=", r.source),
+        field("MACHINEID_REASON=", r.reason),
+        field("MACHINEID_CORRELATION_ID=", r.correlation_id),
     };
     if (r.duration) fields.push_back("MACHINEID_DURATION=" + std::to_string(*r.duration));
     std::vector<iovec> iov;
@@ -123,7 +135,8 @@ void AuditLog::write(const AuditRecord& r) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!file_.empty() && append_line(file_, line)) return;
   if (sent) {
-    std::fprintf(stderr, "machineid: cannot append audit event to %s: %s\n", file_.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "machineid: cannot append audit event to %s: %s\n", escape_untrusted(file_).c_str(),
+                 std::strerror(errno));
     return;
   }
   std::fprintf(stderr, "%s\n", line.c_str());

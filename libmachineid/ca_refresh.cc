@@ -1,5 +1,8 @@
 #include "machineid/ca_refresh.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -188,6 +191,13 @@ CaRefresher::State CaRefresher::state() const {
 }
 
 void CaRefresher::run(std::stop_token stop) {
+  // The daemon blocks its signals before it starts this thread; should a
+  // program start it first, the thread still takes none of them (a SIGHUP
+  // delivered here would end the process). Faults stay deliverable.
+  sigset_t mask;
+  sigfillset(&mask);
+  for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&mask, fault);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   CaFetchOptions options = options_;
   options.stop = stop;
   while (!stop.stop_requested()) {
@@ -211,7 +221,7 @@ void CaRefresher::run(std::stop_token stop) {
       } else {
         ++state_.failures;
         state_.last_error = outcome.error().message;
-        message = "CA refresh failed, keeping " + path_ + ": " + outcome.error().message;
+        message = std::string(kFailed) + ", keeping " + path_ + ": " + outcome.error().message;
       }
     }
     if (!message.empty() && report_) report_(message);

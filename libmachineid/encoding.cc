@@ -130,4 +130,76 @@ std::string hex(Bytes data) {
   return out;
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence at the start of `s` (2 to 4), or 0.
+std::size_t utf8_sequence(std::string_view s, char32_t& code_point) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char lead = byte(0);
+  std::size_t length;
+  char32_t min;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2, min = 0x80, code_point = lead & 0x1f;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3, min = 0x800, code_point = lead & 0x0f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4, min = 0x10000, code_point = lead & 0x07;
+  } else {
+    return 0;
+  }
+  if (s.size() < length) return 0;
+  for (std::size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xc0) != 0x80) return 0;
+    code_point = (code_point << 6) | (byte(i) & 0x3f);
+  }
+  bool surrogate = code_point >= 0xd800 && code_point <= 0xdfff;
+  if (code_point < min || code_point > 0x10ffff || surrogate) return 0;
+  return length;
+}
+
+// Code points that act on a terminal or a viewer instead of showing.
+bool acts_on_display(char32_t c) {
+  return (c >= 0x80 && c <= 0x9f) || c == 0x2028 || c == 0x2029 || (c >= 0x202a && c <= 0x202e) ||
+         (c >= 0x2066 && c <= 0x2069);
+}
+
+void append_octal(std::string& out, unsigned char b) {
+  out += '\\';
+  out += static_cast<char>('0' + (b >> 6));
+  out += static_cast<char>('0' + ((b >> 3) & 7));
+  out += static_cast<char>('0' + (b & 7));
+}
+
+}  // namespace
+
+std::string escape_untrusted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    auto b = static_cast<unsigned char>(text[i]);
+    if (b >= 0x20 && b < 0x7f) {
+      out += static_cast<char>(b);
+      ++i;
+      continue;
+    }
+    char32_t code_point = 0;
+    std::size_t length = b >= 0x80 ? utf8_sequence(text.substr(i), code_point) : 0;
+    if (length == 0) {
+      append_octal(out, b);
+      ++i;
+      continue;
+    }
+    for (std::size_t k = 0; k < length; ++k) {
+      auto byte = static_cast<unsigned char>(text[i + k]);
+      if (acts_on_display(code_point)) {
+        append_octal(out, byte);
+      } else {
+        out += static_cast<char>(byte);
+      }
+    }
+    i += length;
+  }
+  return out;
+}
+
 }  // namespace machineid

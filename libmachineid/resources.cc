@@ -410,14 +410,25 @@ void merge_roles(Policy& into, Policy& staged) {
   }
 }
 
+bool transient(const std::error_code& ec) {
+  return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+         ec == std::errc::not_enough_memory || ec == std::errc::interrupted;
+}
+
 // Loads the directory's *.yaml and *.yml files in name order. Hidden files
-// are skipped as the shell's glob skips them.
+// are skipped as the shell's glob skips them. As sshd's StrictModes, the
+// directory and each file (and every directory above) must be owned by root
+// or this process's user and writable by no one else: an untrusted file
+// defines nothing, so its roles' holders are denied and, for locks, strict
+// mode denies everything.
 void load_directory(const std::string& dir, ResourceFile kind, Policy& into) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::file_status status = fs::status(dir, ec);
   if (status.type() == fs::file_type::not_found) return;
+  if (transient(ec)) return void(into.transient_error = dir + ": " + ec.message());
   if (ec) return void(file_failed(into, kind, make_error(Errc::io, dir + ": " + ec.message())));
+  if (auto trusted = check_trusted_path(dir); !trusted.ok()) return void(file_failed(into, kind, trusted.error()));
   if (!fs::is_directory(status)) return void(file_failed(into, kind, make_error(Errc::io, dir + ": not a directory")));
   std::vector<std::string> names;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
@@ -425,11 +436,19 @@ void load_directory(const std::string& dir, ResourceFile kind, Policy& into) {
     std::string extension = it->path().extension().string();
     if (!name.starts_with('.') && (extension == ".yaml" || extension == ".yml")) names.push_back(std::move(name));
   }
+  if (transient(ec)) return void(into.transient_error = dir + ": cannot list: " + ec.message());
   if (ec) return void(file_failed(into, kind, make_error(Errc::io, dir + ": cannot list: " + ec.message())));
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
     std::string path = (fs::path(dir) / name).string();
-    auto text = read_file(path, kMaxResourceFileBytes);
+    auto text = [&]() -> Result<std::string> {
+      MID_CHECK(check_trusted_path(path));
+      return read_file(path, kMaxResourceFileBytes);
+    }();
+    if (!text.ok() && text.error().code == Errc::transient) {
+      into.transient_error = text.error().message;
+      continue;
+    }
     if (!text.ok()) {
       file_failed(into, kind, text.error());
       continue;

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "machineid/audit.h"
 #include "machineid/config.h"
+#include "machineid/encoding.h"
 
 namespace machineidctl {
 namespace {
@@ -77,9 +78,12 @@ void print(const AuditEntry& e, bool json) {
     std::cout << machineid::audit_json(e.record, e.time) << "\n";
     return;
   }
+  // What the trail holds may have been written by anyone who can write to
+  // the journal or the file: escaped for the terminal like everything else.
+  using machineid::escape_untrusted;
   std::printf("%s  %-13s %-10s %-12s %s\n", iso_time(e.time).c_str(), machineid::audit_event_name(e.record.event),
-              e.record.reason.empty() ? "-" : e.record.reason.c_str(),
-              e.record.correlation_id.substr(0, 12).c_str(), e.message.c_str());
+              e.record.reason.empty() ? "-" : escape_untrusted(e.record.reason).c_str(),
+              escape_untrusted(e.record.correlation_id.substr(0, 12)).c_str(), escape_untrusted(e.message).c_str());
 }
 
 bool wanted(const AuditEntry& e, const AuditOptions& o) { return e.time >= o.since && (o.bot.empty() || e.record.bot == o.bot); }
@@ -96,7 +100,7 @@ int from_file(const AuditOptions& o) {
     ++line_no;
     auto e = machineid::parse_audit_json(line);
     if (!e.ok()) {
-      std::cerr << "machineidctl audit: " << o.file << ":" << line_no << ": " << e.error().message << "\n";
+      std::cerr << "machineidctl audit: " << machineid::escape_untrusted(o.file + ":" + std::to_string(line_no) + ": " + e.error().message) << "\n";
       continue;  // a damaged line must not hide the ones after it
     }
     if (wanted(*e, o)) print(*e, o.json);

@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "machineid/config.h"
+#include "machineid/result.h"
+
 namespace machineidctl {
 
 // Exit codes shared by every command.
@@ -22,5 +25,10 @@ int users(const std::vector<std::string>& args);
 int audit(const std::vector<std::string>& args);
 // Checks the node's wiring and health; exit 1 when any check fails.
 int doctor(const std::vector<std::string>& args);
+
+// StrictModes for user_ca_file as the daemon sees it: with user_ca_url set
+// the daemon's user (client_user, under the packaged units) rewrites the
+// file and may own it.
+machineid::Status check_ca_file_trusted(const machineid::Config& config);
 
 }  // namespace machineidctl

@@ -1,11 +1,13 @@
 // machineidctl status / reload: ask the running machineid-verifierd.
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "commands.h"
 #include "machineid/client.h"
 #include "machineid/config.h"
+#include "machineid/encoding.h"
 
 namespace machineidctl {
 namespace {
@@ -40,29 +42,39 @@ std::string parse(const std::vector<std::string>& args, DaemonOptions& o, bool j
   return "";
 }
 
+// Role names, file names and load errors carry policy text: every line is
+// escaped on its way to the terminal.
 void print_status(const nlohmann::json& s) {
-  std::cout << "cluster   " << s["cluster"].get<std::string>() << "\n"
-            << "node      " << s["node"]["name"].get<std::string>() << " " << s["node"]["labels"].dump() << "\n"
-            << "mode      " << s["mode"].get<std::string>() << "\n"
-            << "config    " << s["config"].get<std::string>() << "\n"
-            << "uptime    " << s["uptime_seconds"].get<long>() << "s, last reload: "
-            << s["last_reload"]["trigger"].get<std::string>() << "\n"
-            << "CA keys   " << s["ca"]["file"].get<std::string>() << "\n";
+  std::ostringstream out;
+  out << "cluster   " << s["cluster"].get<std::string>() << "\n"
+      << "node      " << s["node"]["name"].get<std::string>() << " " << s["node"]["labels"].dump()
+      << "\n"
+      << "mode      " << s["mode"].get<std::string>() << "\n"
+      << "config    " << s["config"].get<std::string>() << "\n"
+      << "uptime    " << s["uptime_seconds"].get<long>()
+      << "s, last reload: " << s["last_reload"]["trigger"].get<std::string>() << "\n"
+      << "CA keys   " << s["ca"]["file"].get<std::string>() << "\n";
   for (const auto& k : s["ca"]["keys"])
-    std::cout << "          " << k["fingerprint"].get<std::string>() << " " << k["type"].get<std::string>() << " ("
-              << k["bits"].get<int>() << " bits, line " << k["line"].get<int>() << ")\n";
-  std::cout << "roles     " << s["roles"]["names"].size() << " in " << s["roles"]["dir"].get<std::string>() << "\n"
-            << "locks     " << s["locks"]["count"].get<long>() << " (" << s["locks"]["in_force"].get<long>()
-            << " in force) in " << s["locks"]["dir"].get<std::string>() << "\n"
-            << "KRL       " << s["krl"]["file"].get<std::string>() << ": " << s["krl"]["state"].get<std::string>()
-            << "\n";
+    out << "          " << k["fingerprint"].get<std::string>() << " "
+        << k["type"].get<std::string>() << " (" << k["bits"].get<int>() << " bits, line "
+        << k["line"].get<int>() << ")\n";
+  out << "roles     " << s["roles"]["names"].size() << " in "
+      << s["roles"]["dir"].get<std::string>() << "\n"
+      << "locks     " << s["locks"]["count"].get<long>() << " ("
+      << s["locks"]["in_force"].get<long>() << " in force) in "
+      << s["locks"]["dir"].get<std::string>() << "\n"
+      << "KRL       " << s["krl"]["file"].get<std::string>() << ": "
+      << s["krl"]["state"].get<std::string>() << "\n";
   const auto& c = s["counters"];
-  std::cout << "requests  " << c["requests"] << " (" << c["allowed"] << " allowed, " << c["denied"] << " denied, "
-            << c["cache_hits"] << " from cache), " << c["bad_frames"] << " bad frames, " << c["refused_peers"]
-            << " refused peers, " << c["reloads"] << " reloads\n";
+  out << "requests  " << c["requests"] << " (" << c["allowed"] << " allowed, " << c["denied"]
+      << " denied, " << c["cache_hits"] << " from cache), " << c["bad_frames"] << " bad frames, "
+      << c["refused_peers"] << " refused peers, " << c["reloads"] << " reloads\n";
   for (const auto& [what, message] : s["errors"].items())
-    std::cout << "ERROR     " << what << ": " << message.get<std::string>() << "\n";
-  for (const auto& notice : s["notices"]) std::cout << "notice    " << notice.get<std::string>() << "\n";
+    out << "ERROR     " << what << ": " << message.get<std::string>() << "\n";
+  for (const auto& notice : s["notices"]) out << "notice    " << notice.get<std::string>() << "\n";
+  std::istringstream lines(out.str());
+  for (std::string line; std::getline(lines, line);)
+    std::cout << machineid::escape_untrusted(line) << "\n";
 }
 
 int ask(const std::string& name, const std::vector<std::string>& args, machineid::MessageKind kind) {
@@ -81,7 +93,8 @@ int ask(const std::string& name, const std::vector<std::string>& args, machineid
   auto status = machineid::decode_status_reply(*reply);
   if (!status.ok()) {
     auto error = machineid::decode_error(*reply);
-    std::cerr << "machineidctl " << name << ": " << (error.ok() ? *error : status.error().message) << "\n";
+    std::cerr << "machineidctl " << name << ": "
+              << machineid::escape_untrusted(error.ok() ? *error : status.error().message) << "\n";
     return kExitDenied;
   }
   auto json = nlohmann::json::parse(status->json, nullptr, false);

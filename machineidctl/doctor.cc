@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "machineid/ca.h"
 #include "machineid/client.h"
 #include "machineid/config.h"
+#include "machineid/encoding.h"
 #include "machineid/io.h"
 
 namespace machineidctl {
@@ -47,9 +49,11 @@ class Report {
   int failures() const { return failures_; }
 
  private:
+  // Findings quote file names, the daemon's errors and YAML text: escaped
+  // for the terminal like every other line that carries such text.
   void line(const char* level, const std::string& area, const std::string& what, const std::string& fix) {
-    std::printf("%-4s  %-10s  %s\n", level, area.c_str(), what.c_str());
-    if (!fix.empty()) std::printf("                  fix: %s\n", fix.c_str());
+    std::printf("%-4s  %-10s  %s\n", level, area.c_str(), machineid::escape_untrusted(what).c_str());
+    if (!fix.empty()) std::printf("                  fix: %s\n", machineid::escape_untrusted(fix).c_str());
   }
   int failures_ = 0;
 };
@@ -251,6 +255,46 @@ void check_ca(const machineid::Config& c, Report& r) {
   }
 }
 
+// StrictModes, as the daemon applies it: the config, the CA file, the KRL,
+// the role and lock directories and every resource file in them.
+void check_files(const std::string& config_path, const machineid::Config& c, Report& r) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> paths = {config_path, c.cluster.user_ca_file};
+  auto exists = [](const std::string& p) {
+    std::error_code ec;
+    return fs::exists(fs::symlink_status(p, ec)) || fs::exists(p, ec);
+  };
+  if (!c.policy.revoked_keys.empty() && exists(c.policy.revoked_keys)) paths.push_back(c.policy.revoked_keys);
+  for (const std::string& dir : {c.policy.roles_dir, c.policy.locks_dir}) {
+    if (!exists(dir) || std::find(paths.begin(), paths.end(), dir) != paths.end()) continue;
+    paths.push_back(dir);
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      if (!name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml")))
+        files.push_back(it->path().string());
+    }
+    std::sort(files.begin(), files.end());
+    paths.insert(paths.end(), files.begin(), files.end());
+  }
+  int bad = 0;
+  for (const auto& path : paths) {
+    auto trusted = path == c.cluster.user_ca_file ? check_ca_file_trusted(c) : machineid::check_trusted_path(path);
+    if (trusted.ok()) continue;
+    ++bad;
+    const std::string& message = trusted.error().message;
+    auto fix = message.rfind("; fix: ");
+    if (fix == std::string::npos) {
+      r.fail("files", message, "");
+    } else {
+      r.fail("files", message.substr(0, fix) + " (the daemon refuses it)", message.substr(fix + 7));
+    }
+  }
+  if (bad == 0)
+    r.ok("files", std::to_string(paths.size()) + " policy files and directories owned by root, not writable by others");
+}
+
 void check_clock(Report& r) {
   timex tx{};
   int state = ntp_adjtime(&tx);
@@ -306,6 +350,7 @@ int doctor(const std::vector<std::string>& args) {
   check_nsswitch(o, report);
   check_daemon(*config, report);
   check_ca(*config, report);
+  check_files(o.config, *config, report);
   check_clock(report);
   check_state_dir(*config, report);
   std::printf("%s\n", report.failures() == 0 ? "no problems found"

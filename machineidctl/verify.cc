@@ -1,5 +1,9 @@
 // machineidctl verify: the decision of SPEC §4, offline, as the daemon makes it.
 #include <arpa/inet.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <ctime>
@@ -11,6 +15,7 @@
 #include "commands.h"
 #include "machineid/config.h"
 #include "machineid/decision.h"
+#include "machineid/encoding.h"
 #include "machineid/io.h"
 
 namespace machineidctl {
@@ -90,50 +95,69 @@ void print_json(const Decision& d, const VerifyOptions& o) {
   std::cout << j.dump() << "\n";
 }
 
+// Every line of the report goes out through here: key ids, logins, roles
+// and the rules' details carry certificate and policy text, escaped so a
+// terminal shows it instead of obeying it.
+void print_line(const std::string& line) { std::cout << machineid::escape_untrusted(line) << "\n"; }
+
 // One line a rule, like a linter: what passed, what failed and why.
 void print_human(const Decision& d, const VerifyOptions& o) {
-  std::cout << (d.allowed ? "allow" : "deny") << ": login '" << o.login << "'";
-  if (!d.allowed) std::cout << ": " << machineid::reason_code(d.reason) << ": " << d.detail;
-  std::cout << "\n";
+  std::string head = std::string(d.allowed ? "allow" : "deny") + ": login '" + o.login + "'";
+  if (!d.allowed) head += ": " + std::string(machineid::reason_code(d.reason)) + ": " + d.detail;
+  print_line(head);
   for (const auto& c : d.checks) {
-    std::printf("  %-4s  %-16s  %s\n", c.passed ? "ok" : "FAIL", std::string(c.rule).c_str(), c.detail.c_str());
+    char prefix[64];
+    std::snprintf(prefix, sizeof prefix, "  %-4s  %-16s  ", c.passed ? "ok" : "FAIL", std::string(c.rule).c_str());
+    print_line(prefix + c.detail);
   }
   if (d.identity) {
-    std::cout << "  key id '" << d.cert->key_id << "'";
-    if (d.identity->bot) std::cout << ", bot '" << *d.identity->bot << "'";
+    std::string line = "  key id '" + d.cert->key_id + "'";
+    if (d.identity->bot) line += ", bot '" + *d.identity->bot + "'";
     if (!d.identity->roles.empty()) {
-      std::cout << ", roles";
-      for (const auto& r : d.identity->roles) std::cout << " " << r;
+      line += ", roles";
+      for (const auto& r : d.identity->roles) line += " " + r;
     }
-    std::cout << ", CA " << d.ca_fingerprint << "\n";
+    print_line(line + ", CA " + d.ca_fingerprint);
   }
 }
 
+int fail(const std::string& message) {
+  std::cerr << "machineidctl verify: " << machineid::escape_untrusted(message) << "\n";
+  return kExitUsage;
+}
+
 }  // namespace
+
+machineid::Status check_ca_file_trusted(const machineid::Config& config) {
+  if (config.cluster.user_ca_url)
+    if (passwd* pw = getpwnam(config.daemon.client_user.c_str()))
+      return machineid::check_trusted_path(config.cluster.user_ca_file, pw->pw_uid);
+  return machineid::check_trusted_path(config.cluster.user_ca_file);
+}
 
 int verify(const std::vector<std::string>& args) {
   VerifyOptions o;
   if (std::string err = parse_args(args, o); !err.empty()) return usage_error(err);
 
+  // The daemon's StrictModes: files others could have written are refused.
+  if (auto trusted = machineid::check_trusted_path(o.config); !trusted.ok()) return fail(trusted.error().message);
   auto config = machineid::load_config(o.config);
-  if (!config.ok()) {
-    std::cerr << "machineidctl verify: " << config.error().message << "\n";
-    return kExitUsage;
-  }
+  if (!config.ok()) return fail(config.error().message);
+  if (auto trusted = check_ca_file_trusted(*config); !trusted.ok()) return fail(trusted.error().message);
+  const std::string& krl = config->policy.revoked_keys;
+  struct stat st {};
+  if (!krl.empty() && !(stat(krl.c_str(), &st) != 0 && errno == ENOENT))
+    if (auto trusted = machineid::check_trusted_path(krl); !trusted.ok()) return fail(trusted.error().message);
   auto policy = machineid::load_node_policy(std::move(*config));
-  if (!policy.ok()) {
-    std::cerr << "machineidctl verify: " << policy.error().message << "\n";
-    return kExitUsage;
-  }
+  if (!policy.ok()) return fail(policy.error().message);
   // As the daemon: what did not load is reported and denies what it
   // defined (a role's holders; every login for locks in strict mode).
-  for (const auto& e : policy->policy.role_errors) std::cerr << "machineidctl verify: role not loaded: " << e << "\n";
-  for (const auto& e : policy->policy.lock_errors) std::cerr << "machineidctl verify: lock not loaded: " << e << "\n";
+  for (const auto& e : policy->policy.role_errors)
+    std::cerr << "machineidctl verify: role not loaded: " << machineid::escape_untrusted(e) << "\n";
+  for (const auto& e : policy->policy.lock_errors)
+    std::cerr << "machineidctl verify: lock not loaded: " << machineid::escape_untrusted(e) << "\n";
   auto text = machineid::read_file(o.cert, machineid::kMaxCertificateBytes * 2);
-  if (!text.ok()) {
-    std::cerr << "machineidctl verify: " << text.error().message << "\n";
-    return kExitUsage;
-  }
+  if (!text.ok()) return fail(text.error().message);
   // Text that holds no decodable certificate is a `parse` denial, as the
   // daemon would answer for the same bytes.
   auto blob = machineid::certificate_blob_from_text(*text);

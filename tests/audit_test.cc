@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -130,6 +131,33 @@ TEST(AuditTest, NeverAppendsThroughASymlink) {
   ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
   AuditLog(false, link).write(AuditRecord{});  // falls back to stderr
   EXPECT_EQ(testing::read_file(target), "");
+}
+
+}  // namespace
+}  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// A key id holding an escape sequence and a newline: the JSON value stays
+// exact (the encoder escapes it), the human message is escaped for
+// terminals, and machineidctl audit prints it escaped.
+TEST(AuditTest, CertificateTextIsEscapedInTheMessageAndByTheCli) {
+  AuditRecord r = denial();
+  r.bot.clear();
+  r.key_id = "evil\x1b[2J\nforged line";
+  auto j = nlohmann::json::parse(audit_json(r, 1767225600));
+  EXPECT_EQ(j["key_id"], r.key_id);
+  EXPECT_EQ(j["message"],
+            "denied key id 'evil\\033[2J\\012forged line' as 'root' from 192.0.2.1: locked: locked by 'incident'");
+  testing::TempDir dir;
+  std::string path = dir.file("audit.jsonl");
+  testing::write_file(path, audit_json(r, 1767225600) + "\n");
+  auto out = testing::run({MID_BIN_DIR "/machineidctl", "audit", "--file", path});
+  EXPECT_EQ(out.status, 0) << out.output;
+  EXPECT_EQ(out.output.find('\x1b'), std::string::npos) << out.output;
+  EXPECT_NE(out.output.find("evil\\033[2J\\012forged line"), std::string::npos) << out.output;
+  EXPECT_EQ(std::count(out.output.begin(), out.output.end(), '\n'), 1) << out.output;
 }
 
 }  // namespace

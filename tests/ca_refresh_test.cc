@@ -22,12 +22,16 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "fixtures.h"
 #include "machineid/ca.h"
 #include "machineid/ca_refresh.h"
+#include "machineid/client.h"
 #include "machineid/config.h"
 #include "machineid/encoding.h"
+#include "machineid/protocol.h"
+#include "sshd_harness.h"
 
 extern char** environ;
 
@@ -433,6 +437,55 @@ TEST_F(CaRefreshTest, RefresherStopsPromptlyDuringAFetch) {
   EXPECT_LT(Clock::now() - started, 3s);
   EXPECT_TRUE(reports.get().empty());  // an abandoned fetch is not the proxy's failure
   EXPECT_EQ(testing::read_file(ca_file_), old_);
+}
+
+}  // namespace
+}  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// The unit's ExecReload is SIGHUP. With user_ca_url set the daemon runs the
+// refresher's thread; a HUP must reach the event loop (a reload), never
+// that thread, where its default action would end the process.
+TEST_F(CaRefreshTest, DaemonWithUserCaUrlReloadsOnSighupAndLivesOn) {
+  testing::SshdHarness h{MID_BIN_DIR};
+  h.write_role("ci", testing::kCiRole);
+  std::istringstream in(testing::read_file(h.ca() + ".pub"));
+  std::string type, b64;
+  in >> type >> b64;
+  serve("cert-authority " + type + " " + b64 + " clustername=" + std::string(kCluster) + "&type=user\n");
+  std::string toml = testing::read_file(h.file("etc/verifierd.toml"));
+  std::string ca_line = "user_ca_file = \"" + h.user_ca_file() + "\"\n";
+  auto at = toml.find(ca_line);
+  ASSERT_NE(at, std::string::npos) << toml;
+  toml.insert(at + ca_line.size(), "user_ca_url = \"" + url(server_->port()) + "\"\nuser_ca_pin = \"sha256:" +
+                                       hex(spki_sha256(cert_)) + "\"\nrefresh_interval = \"1h\"\n");
+  testing::write_file(h.file("etc/verifierd.toml"), toml);
+  ASSERT_TRUE(h.start_daemon());
+
+  auto status = [&]() -> nlohmann::json {
+    auto reply = call_daemon(h.socket(), encode_simple(MessageKind::status), 2000);
+    if (!reply.ok()) return {};
+    auto s = decode_status_reply(*reply);
+    return s.ok() ? nlohmann::json::parse(s->json) : nlohmann::json{};
+  };
+  // The refresher's thread is up and has fetched once.
+  ASSERT_TRUE(eventually([&] {
+    auto s = status();
+    return s.contains("ca") && s["ca"].contains("refresh") && s["ca"]["refresh"]["attempts"] == 1;
+  })) << h.logs_since({});
+  for (int i = 0; i < 3; ++i) {
+    h.signal_daemon(SIGHUP);
+    std::this_thread::sleep_for(200ms);
+  }
+  nlohmann::json s;
+  ASSERT_TRUE(eventually([&] {
+    s = status();
+    return s.contains("last_reload") && s["last_reload"]["trigger"] == "SIGHUP" && s["last_reload"]["loading"] == false;
+  })) << "daemon gone or never reloaded on SIGHUP\n"
+      << h.logs_since({});
+  EXPECT_TRUE(s["errors"].empty()) << s.dump();
 }
 
 }  // namespace

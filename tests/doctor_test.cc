@@ -46,7 +46,7 @@ TEST_F(DoctorTest, HealthyNodeHasNoProblems) {
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("no problems found"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("FAIL"), std::string::npos) << r.output;
-  for (std::string area : {"sshd", "pam", "nsswitch", "daemon", "ca", "state"})
+  for (std::string area : {"sshd", "pam", "nsswitch", "daemon", "ca", "files", "state"})
     EXPECT_NE(r.output.find("ok    " + area), std::string::npos) << area << "\n" << r.output;
 }
 
@@ -94,6 +94,33 @@ TEST_F(DoctorTest, UnusableKrlIsAProblem) {
   auto r = doctor();
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("KRL unusable, every login is denied"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// StrictModes as the daemon applies it, for every path the config names.
+TEST_F(DoctorTest, PolicyFilesOthersCanWriteAreProblemsWithTheirFix) {
+  h.write_role("ci", testing::kCiRole);
+  std::string role = h.file("etc/roles.d/ci.yaml"), roles_dir = h.file("etc/roles.d");
+  ASSERT_EQ(chmod(role.c_str(), 0666), 0);
+  ASSERT_EQ(chmod(roles_dir.c_str(), 0775), 0);
+  testing::write_file(h.file("etc/locks.d/nobody.yaml"), "kind: lock\n");
+  ASSERT_EQ(chown(h.file("etc/locks.d/nobody.yaml").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  auto r = doctor();
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("FAIL  files       " + role + ": file is writable by group and others"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("fix: chmod go-w " + role + "\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("FAIL  files       " + roles_dir + ": directory is writable by group"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("fix: chmod go-w " + roles_dir + "\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(h.file("etc/locks.d/nobody.yaml") + ": file is owned by neither root"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("fix: chown root " + h.file("etc/locks.d/nobody.yaml")), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -46,6 +46,11 @@ for _ in $(seq 100); do [ -S verifierd.sock ] && break; sleep 0.05; done
 read -r type b64 _ <key-cert.pub
 "$bin/machineid-principals" --socket verifierd.sock root "$type" "$b64" >/dev/null
 "$bin/machineid-principals" --socket verifierd.sock daemon "$type" "$b64" >/dev/null 2>&1 || true
+# A key id with an escape sequence and a newline, from the real ssh-keygen.
+ssh-keygen -q -t ed25519 -N '' -f evil
+ssh-keygen -q -s ca -I $'evil\e[31m\nline' -n postgres -V -5m:+1h evil.pub
+read -r etype eb64 _ <evil-cert.pub
+"$bin/machineid-principals" --socket verifierd.sock postgres "$etype" "$eb64" >/dev/null 2>&1 || true
 sleep 0.3
 journalctl --sync 2>/dev/null || true
 
@@ -71,6 +76,14 @@ expect login.deny MACHINEID_LOGIN=daemon MACHINEID_REASON=principal MESSAGE_ID=9
   PRIORITY=4
 certfp=$(ssh-keygen -l -E sha256 -f key.pub | cut -d' ' -f2)
 expect login.allow "MACHINEID_CERT_FP=$certfp"
+# Certificate text reaches journald fields escaped, and machineidctl audit
+# prints it escaped.
+expect login.deny 'MACHINEID_KEY_ID=evil\033[31m\012line' MACHINEID_LOGIN=postgres
+if "$bin/machineidctl" audit --config verifierd.toml | grep -q $'\e'; then
+  failed=$((failed + 1)); echo "FAIL: machineidctl audit printed a raw escape sequence"
+else
+  passed=$((passed + 1))
+fi
 # machineidctl audit reads the same events back from the journal.
 if "$bin/machineidctl" audit --config verifierd.toml --json | grep -q '"event":"login.allow","login":"root","key_id":"bot-ci"'; then
   passed=$((passed + 1))

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sstream>
 
@@ -163,6 +164,87 @@ TEST_F(VerifyCliTest, MissingCertificateFileExitsTwo) {
   auto r = verify({"--cert", kg.dir().file("absent-cert.pub"), "--login", "root"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("absent-cert.pub"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// A key id is whatever the certificate's signer typed: escape sequences,
+// DEL and newlines reach the terminal only as visible escapes, and no line
+// of the report can be forged.
+TEST_F(VerifyCliTest, EscapeSequencesAndNewlinesInAKeyIdAreShownEscaped) {
+  CertSpec spec{.ca = ca, .key = user + ".pub"};
+  spec.validity = "20260101000000:20260101010000";
+  spec.identity = "evil\x1b[31m\nallow: login 'root'\x7f";
+  spec.options = {R"(extension:teleport-roles={"roles":["ci"]})"};
+  std::string evil = kg.sign(spec);
+  for (const char* login : {"root", "admin"}) {
+    auto r = verify({"--cert", evil, "--login", login});
+    EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find('\x7f'), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("key id 'evil\\033[31m\\012allow: login 'root'\\177'"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("\nallow: login 'root'"), std::string::npos) << r.output;
+  }
+  // JSON stays JSON: the exact key id, escaped by the encoder.
+  auto j = verify({"--cert", evil, "--login", "root", "--json"});
+  EXPECT_EQ(nlohmann::json::parse(j.output)["key_id"], spec.identity);
+}
+
+// sshd's StrictModes: a config, CA file or KRL that someone other than root
+// could have written is refused, naming the path and the fix.
+TEST_F(VerifyCliTest, FilesWritableByOthersOrOwnedByOthersAreRefused) {
+  const auto& d = kg.dir();
+  ASSERT_EQ(chmod(config.c_str(), 0666), 0);
+  auto r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find(config + ": file is writable by group and others (owner root (uid 0), mode 0666)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("fix: chmod go-w " + config), std::string::npos) << r.output;
+  ASSERT_EQ(chmod(config.c_str(), 0644), 0);
+
+  ASSERT_EQ(chown(d.file("user_ca.pub").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find(d.file("user_ca.pub") + ": file is owned by neither root"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("fix: chown root " + d.file("user_ca.pub")), std::string::npos) << r.output;
+  ASSERT_EQ(chown(d.file("user_ca.pub").c_str(), 0, static_cast<gid_t>(-1)), 0);
+
+  write_file(d.file("revoked.krl"), "");
+  ASSERT_EQ(chmod(d.path().c_str(), 0775), 0);  // the directory holding them all, g+w
+  r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find(d.path() + ": directory is writable by group"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("fix: chmod go-w " + d.path()), std::string::npos) << r.output;
+  ASSERT_EQ(chmod(d.path().c_str(), 0700), 0);
+  EXPECT_EQ(verify({"--cert", cert, "--login", "root"}).status, 0);
+}
+
+}  // namespace
+}  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// With user_ca_url the daemon's user rewrites user_ca_file and may own it;
+// verify (run by root) accepts that owner for that file alone.
+TEST_F(VerifyCliTest, CaFileOwnedByTheDaemonUserIsTrustedWhenTheDaemonRefreshesIt) {
+  const auto& d = kg.dir();
+  std::string toml = testing::read_file(config);
+  std::string ca_line = "user_ca_file = \"" + d.file("user_ca.pub") + "\"\n";
+  toml.insert(toml.find(ca_line) + ca_line.size(), "user_ca_url = \"https://proxy.example/webapi/auth/export?type=user\"\n");
+  write_file(config, toml + "[daemon]\nclient_user = \"nobody\"\n");
+  ASSERT_EQ(chown(d.file("user_ca.pub").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  auto r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 0) << r.output;
+  write_file(d.file("revoked.krl"), "");
+  ASSERT_EQ(chown(d.file("revoked.krl").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 2) << r.output;  // not the KRL
+  EXPECT_NE(r.output.find(d.file("revoked.krl") + ": file is owned by neither root"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -1,23 +1,33 @@
 #include "engine.h"
 
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <system_error>
 #include <nlohmann/json.hpp>
 
 #include "machineid/encoding.h"
 #include "machineid/io.h"
 #include "machineid/userdb.h"
 #include "connection.h"
+#include "log.h"
 
 namespace verifierd {
 namespace {
 
 using namespace machineid;
 
-void log(const std::string& line) { std::fprintf(stderr, "machineid-verifierd: %s\n", line.c_str()); }
+// The host-user paths' notes, through the daemon's one log function.
+void log(const std::string& line) { verifierd::log(Priority::info, line); }
 
 std::string correlation_id() {
   std::uint8_t bytes[12];
@@ -50,71 +60,234 @@ AuditRecord audit_record(const Message& m) {
 
 Engine::Engine(std::string config_path) : config_path_(std::move(config_path)) {}
 
+Engine::~Engine() {
+  if (worker_.joinable()) worker_.join();
+  if (reload_fd_ >= 0) close(reload_fd_);
+}
+
 Status Engine::start(std::int64_t now) {
   // This process's own user and group lookups (the client user, say) must
   // never reach libnss_machineid's question to the daemon: it would wait on
   // itself. Set before anything can look anyone up.
   setenv(kNssBypassEnv, "1", 1);
+  MID_CHECK(check_trusted_path(config_path_));
   auto config = load_config(config_path_);
   if (!config.ok()) return config.error();
+  reload_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (reload_fd_ < 0) return make_error(Errc::io, std::string("eventfd: ") + std::strerror(errno));
   policy_ = std::make_unique<NodePolicy>();
   policy_->config = std::move(*config);
-  // reload() loads it, and again on each reload until it loads.
+  // The first load runs here, before the socket is served; it is also the
+  // host users' first load, repeated on each reload until it succeeds.
   host_users_ = std::make_unique<HostUsers>(policy_->config.daemon.state_dir + "/" + std::string(kUserDbFileName));
   started_at_ = now;
-  reload("start", now);
+  apply(load_fresh_policy(config_path_, *policy_), "start", now);
+  applied_generation_ = started_generation_;
   return {};
 }
 
-void Engine::reload(const std::string& trigger, std::int64_t now) {
-  auto fresh = std::make_unique<NodePolicy>();
-  auto note = [&](const std::string& what, const Status& s,
-                  const std::string& consequence = "keeping the last good one") {
-    if (s.ok()) {
-      if (errors_.erase(what)) log(what + ": loads again");
-    } else {
-      errors_[what] = s.error().message;
-      log(what + ": " + s.error().message + " (" + consequence + ")");
-    }
+namespace {
+
+// Runs `load` again after a short wait while it fails for a passing reason
+// (descriptors or memory ran out, a signal): 20, 100 and 400 ms.
+template <class Load>
+auto with_retries(Load load) {
+  auto result = load();
+  for (int wait_ms : {20, 100, 400}) {
+    if (result.ok() || result.error().code != Errc::transient) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    result = load();
+  }
+  return result;
+}
+
+bool is_transient(const Status& s) { return !s.ok() && s.error().code == Errc::transient; }
+
+}  // namespace
+
+// What an error in one piece of a load does, for the log line.
+std::string consequence(const std::string& what, const NodePolicy& fresh) {
+  if (what == "roles") return "certificates holding the roles it defines are denied";
+  if (what == "locks")
+    return fresh.config.policy.lock_mode == LockMode::strict ? "lock_mode strict: denying every login until it loads"
+                                                             : "lock_mode best_effort: keeping the last good locks";
+  return "keeping the last good " + what;
+}
+
+PolicyLoad load_fresh_policy(const std::string& config_path, const NodePolicy& last_good) {
+  PolicyLoad out;
+  out.policy = std::make_unique<NodePolicy>();
+  NodePolicy& fresh = *out.policy;
+  auto note = [&](const char* what, Status s) {
+    out.transient |= is_transient(s);
+    out.pieces.emplace_back(what, std::move(s));
   };
 
-  auto config = load_config(config_path_);
+  auto config = with_retries([&]() -> Result<Config> {
+    MID_CHECK(check_trusted_path(config_path));
+    return load_config(config_path);
+  });
   note("config", config.ok() ? Status{} : Status{config.error()});
-  fresh->config = config.ok() ? std::move(*config) : policy_->config;
+  fresh.config = config.ok() ? std::move(*config) : last_good.config;
 
-  auto cas = CaSet::load(fresh->config.cluster.user_ca_file, fresh->config.cluster.name);
+  const std::string& ca_file = fresh.config.cluster.user_ca_file;
+  auto cas = with_retries([&]() -> Result<CaSet> {
+    MID_CHECK(check_trusted_path(ca_file));
+    return CaSet::load(ca_file, fresh.config.cluster.name);
+  });
   note("ca", cas.ok() ? Status{} : Status{cas.error()});
-  fresh->cas = cas.ok() ? std::move(*cas) : policy_->cas;
+  out.ca_loaded = cas.ok();
+  fresh.cas = cas.ok() ? std::move(*cas) : last_good.cas;
 
   // A role that does not load denies its holders only; locks that do not
   // load deny everything (strict) or keep the last good locks (best_effort).
-  load_roles_and_locks(*fresh, policy_.get());
-  const Policy& loaded = fresh->policy;
-  auto first = [](const std::vector<std::string>& errors) {
-    return errors.empty() ? Status{} : Status{make_error(Errc::config, errors.front())};
-  };
-  note("roles", first(loaded.role_errors), "certificates holding the roles it defines are denied");
-  note("locks", first(loaded.lock_errors),
-       fresh->config.policy.lock_mode == LockMode::strict ? "lock_mode strict: denying every login"
-                                                          : "lock_mode best_effort: keeping the last good locks");
-  for (std::size_t i = 1; i < loaded.role_errors.size(); ++i) log("roles: " + loaded.role_errors[i]);
-  for (std::size_t i = 1; i < loaded.lock_errors.size(); ++i) log("locks: " + loaded.lock_errors[i]);
+  // A file that could not be read for a passing reason keeps the last good
+  // roles and locks whole, and the load is retried.
+  auto policy = with_retries([&]() -> Result<NodePolicy> {
+    NodePolicy attempt;
+    attempt.config = fresh.config;
+    load_roles_and_locks(attempt, &last_good);
+    if (attempt.policy.transient_error) return make_error(Errc::transient, *attempt.policy.transient_error);
+    return attempt;
+  });
+  if (policy.ok()) {
+    fresh.policy = std::move(policy->policy);
+    auto first = [](const std::vector<std::string>& errors) {
+      return errors.empty() ? Status{} : Status{make_error(Errc::config, errors.front())};
+    };
+    note("policy", Status{});
+    note("roles", first(fresh.policy.role_errors));
+    note("locks", first(fresh.policy.lock_errors));
+  } else {
+    note("policy", Status{policy.error()});
+    fresh.policy = last_good.policy;
+  }
 
-  load_revocations(*fresh);
-  if (fresh->krl_error) log("revoked_keys: " + *fresh->krl_error + " (denying every certificate)");
+  // No KRL file means no revocations; one that is refused, unreadable or
+  // corrupt denies every certificate, as sshd's RevokedKeys does. Running
+  // out of descriptors or memory says nothing about the file: the KRL in
+  // force stays in force while the load is retried.
+  const std::string& krl_path = fresh.config.policy.revoked_keys;
+  struct stat st {};
+  if (!krl_path.empty() && !(stat(krl_path.c_str(), &st) != 0 && errno == ENOENT)) {
+    auto krl = with_retries([&]() -> Result<Krl> {
+      MID_CHECK(check_trusted_path(krl_path));
+      return Krl::load(krl_path);
+    });
+    if (krl.ok()) {
+      fresh.krl.emplace(std::move(*krl));
+      note("revoked_keys", Status{});
+    } else if (krl.error().code == Errc::transient) {
+      out.keep_krl = true;
+      note("revoked_keys", Status{krl.error()});
+    } else {
+      fresh.krl_error = krl.error().message;
+      note("revoked_keys", Status{});
+    }
+  } else {
+    note("revoked_keys", Status{});
+  }
+  return out;
+}
 
-  const auto& audit = fresh->config.audit;
+std::uint64_t Engine::request_reload(const std::string& trigger) {
+  if (worker_.joinable()) {
+    pending_ = true;
+    pending_trigger_ = trigger;
+    return started_generation_ + 1;
+  }
+  start_load(trigger);
+  return started_generation_;
+}
+
+void Engine::start_load(const std::string& trigger) {
+  ++started_generation_;
+  loading_trigger_ = trigger;
+  sd_notify(0, "RELOADING=1");
+  try {
+    worker_ = std::thread([this, &last_good = *policy_] {
+      PolicyLoad load = load_fresh_policy(config_path_, last_good);
+      {
+        std::lock_guard lock(loaded_mutex_);
+        loaded_ = std::move(load);
+      }
+      std::uint64_t one = 1;
+      // An eventfd write only fails when the counter would overflow.
+      (void)!write(reload_fd_, &one, sizeof one);
+    });
+  } catch (const std::system_error& e) {
+    // No thread to be had: load here, late answers rather than none.
+    log(Priority::warning, std::string("cannot start a load thread (") + e.what() + "), loading on the event loop");
+    std::lock_guard lock(loaded_mutex_);
+    loaded_ = load_fresh_policy(config_path_, *policy_);
+    std::uint64_t one = 1;
+    (void)!write(reload_fd_, &one, sizeof one);
+  }
+}
+
+Engine::ReloadOutcome Engine::finish_reload(std::int64_t now) {
+  std::uint64_t count = 0;
+  (void)!read(reload_fd_, &count, sizeof count);
+  if (worker_.joinable()) worker_.join();
+  std::optional<PolicyLoad> load;
+  {
+    std::lock_guard lock(loaded_mutex_);
+    load.swap(loaded_);
+  }
+  if (!load) return {};
+  ReloadOutcome outcome{true, load->transient};
+  apply(std::move(*load), loading_trigger_, now);
+  applied_generation_ = started_generation_;
+  if (pending_) {
+    pending_ = false;
+    start_load(pending_trigger_);
+  } else {
+    sd_notify(0, "READY=1");
+  }
+  return outcome;
+}
+
+// On the loop thread, with no load running: the fresh policy goes in force
+// whole; the audit trail, the cache and the host users follow it.
+void Engine::apply(PolicyLoad load, const std::string& trigger, std::int64_t now) {
+  for (const auto& [what, s] : load.pieces) {
+    if (s.ok()) {
+      if (errors_.erase(what)) log(Priority::notice, what + ": loads again");
+    } else if (is_transient(s)) {
+      errors_[what] = s.error().message + " (retrying)";
+      log(Priority::warning, what + ": " + s.error().message + " (a passing error: keeping the " + what +
+                                 " in force and retrying)");
+    } else {
+      errors_[what] = s.error().message;
+      log(Priority::error, what + ": " + s.error().message + " (" + consequence(what, *load.policy) + ")");
+    }
+  }
+  NodePolicy& fresh = *load.policy;
+  if (load.keep_krl && loaded_once_) {
+    fresh.krl = std::move(policy_->krl);
+    fresh.krl_error = policy_->krl_error;
+  } else if (load.keep_krl) {
+    // At start there is no KRL in force to keep: deny until it loads.
+    for (const auto& [what, s] : load.pieces)
+      if (what == "revoked_keys" && !s.ok()) fresh.krl_error = s.error().message + " (retrying)";
+    log(Priority::error, "revoked_keys: " + fresh.krl_error.value_or("") + " (denying every certificate)");
+  } else if (fresh.krl_error) {
+    log(Priority::error, "revoked_keys: " + *fresh.krl_error + " (denying every certificate)");
+  }
+  const auto& audit = fresh.config.audit;
   audit_ = std::make_unique<AuditLog>(audit.journald, audit.file);
-  policy_ = std::move(fresh);
+  policy_ = std::move(load.policy);
+  loaded_once_ = true;
   cache_.clear();
   ++counters_.reloads;
   reloaded_at_ = now;
   last_trigger_ = trigger;
-  if (cas.ok()) publish_sshd_ca_keys();
+  if (load.ca_loaded) publish_sshd_ca_keys();
   if (!host_users_->available()) load_host_users();
-  log("policy loaded (" + trigger + "): " + std::to_string(policy_->cas.keys().size()) + " CA keys, " +
-      std::to_string(policy_->policy.roles.size()) + " roles, " + std::to_string(policy_->policy.locks.size()) +
-      " locks, KRL " + (policy_->krl_error ? "unusable" : policy_->krl ? "loaded" : "absent"));
+  log(Priority::info, "policy loaded (" + trigger + "): " + std::to_string(policy_->cas.keys().size()) +
+                          " CA keys, " + std::to_string(policy_->policy.roles.size()) + " roles, " +
+                          std::to_string(policy_->policy.locks.size()) + " locks, KRL " +
+                          (policy_->krl_error ? "unusable" : policy_->krl ? "loaded" : "absent"));
 }
 
 // sshd's TrustedUserCAKeys takes bare keys; keep a copy beside the CA file
@@ -127,7 +300,7 @@ void Engine::publish_sshd_ca_keys() {
   auto written = write_file_atomic(path, content, 0644);
   if (!written.ok()) {
     errors_["ca_sshd"] = written.error().message;
-    log(written.error().message);
+    log(Priority::error, written.error().message);
   } else {
     errors_.erase("ca_sshd");
   }
@@ -329,7 +502,11 @@ std::string Engine::status_json(std::int64_t now) const {
   j["node"] = {{"name", np.config.node.name}, {"labels", np.config.node.labels}};
   j["mode"] = np.config.policy.mode == PolicyMode::roles ? "roles" : "principals";
   j["uptime_seconds"] = now - started_at_;
-  j["last_reload"] = {{"at", reloaded_at_}, {"trigger", last_trigger_}};
+  j["last_reload"] = {{"at", reloaded_at_},
+                      {"trigger", last_trigger_},
+                      {"generation", applied_generation_},
+                      {"loading", worker_.joinable()},
+                      {"pending", pending_}};
   auto cas = nlohmann::ordered_json::array();
   for (const auto& ca : np.cas.keys())
     cas.push_back({{"fingerprint", ca.fingerprint},

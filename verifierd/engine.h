@@ -7,8 +7,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "machineid/audit.h"
@@ -24,16 +27,60 @@ namespace verifierd {
 inline constexpr std::int64_t kConnectionSeconds = 600;
 inline constexpr std::size_t kCacheEntries = 4096;
 
+// What one load of the node's policy found.
+struct PolicyLoad {
+  std::unique_ptr<machineid::NodePolicy> policy;  // never null
+  // How each piece loaded ("config", "ca", "policy", "revoked_keys"), in
+  // that order. An error kept the last good version of the piece, except
+  // for revoked_keys, whose error denies every certificate (the policy's
+  // krl_error) unless it was transient.
+  std::vector<std::pair<std::string, machineid::Status>> pieces;
+  bool ca_loaded = false;  // the CA file loaded now: its sshd copy may be rewritten
+  // The KRL could not be read for a passing reason (Errc::transient, after
+  // a few quick retries): the KRL in force stays in force (at start, with
+  // none in force yet, every certificate is denied until it loads).
+  bool keep_krl = false;
+  // Some piece failed for a passing reason: load again soon.
+  bool transient = false;
+};
+
+// Builds a fresh NodePolicy from the configuration at `config_path` and
+// every file it names. Each piece that does not load is taken from
+// `last_good`; a KRL that is present but refused, unreadable or corrupt
+// denies every certificate, as sshd's RevokedKeys does. The config, CA file
+// and KRL must pass check_trusted_path (StrictModes). Reads `last_good`
+// only and touches no engine state, so it runs off the event loop.
+PolicyLoad load_fresh_policy(const std::string& config_path, const machineid::NodePolicy& last_good);
+
 class Engine {
  public:
   explicit Engine(std::string config_path);
+  ~Engine();  // waits for a load in progress
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
 
   // Loads the configuration (an error stops the daemon) and every file it
   // names (errors there are reported and deny, they do not stop it).
   machineid::Status start(std::int64_t now);
-  // Re-reads everything. A file that no longer loads keeps its last good
-  // version in force and is reported — except the KRL, which then denies all.
-  void reload(const std::string& trigger, std::int64_t now);
+
+  // Reloads run on a thread of their own: request_reload() starts one and
+  // returns at once, and decisions go on with the policy in force until
+  // finish_reload() puts the new one in force whole. A request made while a
+  // load runs is coalesced into one more load after it. Returns the
+  // generation of the load that will reflect this request.
+  std::uint64_t request_reload(const std::string& trigger);
+  // Readable when a load has finished: the loop then calls finish_reload().
+  int reload_fd() const { return reload_fd_; }
+  struct ReloadOutcome {
+    bool applied = false;    // a load was put in force
+    bool transient = false;  // it kept pieces for a passing reason: retry soon
+  };
+  // On the loop thread: puts a finished load in force and starts the
+  // coalesced next one, if any. Does nothing when no load has finished.
+  ReloadOutcome finish_reload(std::int64_t now);
+  bool reloading() const { return worker_.joinable(); }
+  // The generation of the last load put in force.
+  std::uint64_t applied_generation() const { return applied_generation_; }
 
   // Decides for `peer` (the asking process, from SO_PEERCRED): once per
   // sshd connection and certificate and login (see connection.h).
@@ -69,12 +116,28 @@ class Engine {
     machineid::DecideReply reply;
     std::int64_t expires;
   };
+  void start_load(const std::string& trigger);
+  void apply(PolicyLoad load, const std::string& trigger, std::int64_t now);
   void publish_sshd_ca_keys();
   bool may_create_host_user(std::string_view login) const;
   void load_host_users();
 
   std::string config_path_;
+  // The policy in force. Only the loop thread replaces it, and only after
+  // the load thread (which reads it as the last good one) has been joined;
+  // while a load runs both threads only read it.
   std::unique_ptr<machineid::NodePolicy> policy_;
+  // The load in progress: its thread, its trigger, and its result, handed
+  // over under the mutex and announced on reload_fd_ (an eventfd).
+  std::thread worker_;
+  std::string loading_trigger_;
+  std::mutex loaded_mutex_;
+  std::optional<PolicyLoad> loaded_;
+  int reload_fd_ = -1;
+  bool pending_ = false;  // another load was asked for while one ran
+  bool loaded_once_ = false;  // a load has been put in force (there is a KRL state to keep)
+  std::string pending_trigger_;
+  std::uint64_t started_generation_ = 0, applied_generation_ = 0;
   std::unique_ptr<machineid::AuditLog> audit_;
   // users.db in the state_dir the daemon started with: moving the database
   // of given uids is a restart, not a reload.

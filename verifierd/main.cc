@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,19 +18,34 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
 #include <memory>
 #include <string>
 
 #include "engine.h"
 #include "machineid/ca_refresh.h"
 #include "machineid/config.h"
+#include "log.h"
 #include "server.h"
 
 namespace {
 
+using verifierd::log;
+using verifierd::Priority;
+
 int fail(const std::string& message) {
-  std::fprintf(stderr, "machineid-verifierd: %s\n", message.c_str());
+  log(Priority::error, message);
   return 1;
+}
+
+// Room for every peer the loop admits and the descriptors it keeps in
+// reserve, when the hard limit allows (systemd's default soft limit is 1024).
+void raise_descriptor_limit() {
+  rlimit rl{};
+  const rlim_t wanted = verifierd::kMaxConnections + verifierd::kOwnFds + 2 * verifierd::kReservedFds;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= wanted) return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, rl.rlim_max);
+  setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 // Binds the socket, refusing to take over one a live daemon listens on.
@@ -85,6 +101,14 @@ int bind_socket(const std::string& path, uid_t owner, std::string& error) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else, and above all before any thread exists (the CA
+  // refresher's, a load's): every thread inherits this mask, so the loop's
+  // signalfd is the only taker of SIGHUP, SIGTERM and SIGINT. Were a thread
+  // to start first, the kernel could hand it a SIGHUP, whose default
+  // action ends the process.
+  verifierd::block_loop_signals();
+  signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit();
   std::string config_path(machineid::kDefaultConfigPath);
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -96,12 +120,12 @@ int main(int argc, char** argv) {
       return fail("usage: machineid-verifierd [--config FILE] [--foreground]");
     }
   }
-  signal(SIGPIPE, SIG_IGN);
 
   verifierd::Engine engine(config_path);
   if (auto started = engine.start(static_cast<std::int64_t>(std::time(nullptr))); !started.ok())
     return fail(started.error().message);
-  const machineid::Config& config = engine.config();
+  // A copy: a reload replaces the policy (and the config in it) whole.
+  const machineid::Config config = engine.config();
 
   // Fetches the cluster's user CA on its own thread and replaces the CA file
   // only with a good answer; the engine reloads on the file change.
@@ -112,7 +136,9 @@ int main(int argc, char** argv) {
     fetch.pin = config.cluster.user_ca_pin;
     ca_refresher = std::make_unique<machineid::CaRefresher>(
         std::move(fetch), config.cluster.user_ca_file, config.cluster.name, config.cluster.refresh_interval,
-        [](const std::string& m) { std::fprintf(stderr, "machineid-verifierd: %s\n", m.c_str()); });
+        [](const std::string& m) {
+          log(m.starts_with(machineid::CaRefresher::kFailed) ? Priority::warning : Priority::info, m);
+        });
     engine.set_ca_refresher(ca_refresher.get());
   }
 
@@ -120,8 +146,7 @@ int main(int argc, char** argv) {
   if (passwd* pw = getpwnam(config.daemon.client_user.c_str())) {
     client_uid = pw->pw_uid;
   } else {
-    std::fprintf(stderr, "machineid-verifierd: client_user '%s' does not exist; only root may connect\n",
-                 config.daemon.client_user.c_str());
+    log(Priority::warning, "client_user '" + config.daemon.client_user + "' does not exist; only root may connect");
   }
 
   int listen_fd = -1;
@@ -139,8 +164,7 @@ int main(int argc, char** argv) {
     listen_fd = bind_socket(config.daemon.socket, client_uid, error);
     if (listen_fd < 0) return fail(error);
   }
-  std::fprintf(stderr, "machineid-verifierd: serving %s%s\n", config.daemon.socket.c_str(),
-               activated ? " (socket-activated)" : "");
+  log(Priority::info, "serving " + config.daemon.socket + (activated ? " (socket-activated)" : ""));
   int rc;
   {
     verifierd::Server server(engine, listen_fd, client_uid);

@@ -1,8 +1,10 @@
 #include "server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
@@ -12,9 +14,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <vector>
+
+#include "log.h"
 
 namespace verifierd {
 namespace {
@@ -29,54 +34,81 @@ std::int64_t now_ms() {
 
 std::int64_t wall_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-void log(const std::string& line) { std::fprintf(stderr, "machineid-verifierd: %s\n", line.c_str()); }
-
-void epoll_set(int epoll_fd, int op, int fd, std::uint32_t events) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.fd = fd;
-  if (epoll_ctl(epoll_fd, op, fd, &ev) != 0 && op != EPOLL_CTL_DEL) {
-    log(std::string("epoll_ctl: ") + std::strerror(errno));
-    std::abort();
-  }
-}
-
-}  // namespace
-
-Server::Server(Engine& engine, int listen_fd, uid_t client_uid)
-    : engine_(engine), listen_fd_(listen_fd), client_uid_(client_uid) {
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+sigset_t loop_signals() {
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGHUP);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  return mask;
+}
+
+// A connection's epoll data is its descriptor and its serial number, so an
+// event for a peer closed earlier in the same batch is not taken for the
+// new peer that got the same descriptor. Everything else has serial 0.
+std::uint64_t tag(int fd, std::uint32_t serial) {
+  return static_cast<std::uint64_t>(serial) << 32 | static_cast<std::uint32_t>(fd);
+}
+
+void epoll_set(int epoll_fd, int op, int fd, std::uint32_t events, std::uint32_t serial = 0) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = tag(fd, serial);
+  if (epoll_ctl(epoll_fd, op, fd, &ev) != 0 && op != EPOLL_CTL_DEL) {
+    log(Priority::error, std::string("epoll_ctl: ") + std::strerror(errno));
+    std::abort();
+  }
+}
+
+int open_spare() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+}  // namespace
+
+void block_loop_signals() {
+  sigset_t mask = loop_signals();
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+}
+
+Server::Server(Engine& engine, int listen_fd, uid_t client_uid)
+    : engine_(engine), listen_fd_(listen_fd), client_uid_(client_uid) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  sigset_t mask = loop_signals();
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // main() did already; harmless again
   signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   inotify_fd_ = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (epoll_fd_ < 0 || signal_fd_ < 0 || inotify_fd_ < 0) {
-    log(std::string("cannot set up the event loop: ") + std::strerror(errno));
+  spare_fd_ = open_spare();
+  if (epoll_fd_ < 0 || signal_fd_ < 0 || inotify_fd_ < 0 || spare_fd_ < 0) {
+    log(Priority::error, std::string("cannot set up the event loop: ") + std::strerror(errno));
     std::abort();
   }
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, EPOLLIN);
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, EPOLLIN);
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, inotify_fd_, EPOLLIN);
+  epoll_set(epoll_fd_, EPOLL_CTL_ADD, engine_.reload_fd(), EPOLLIN);
+  std::uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+    // Twice per period, as sd_watchdog_enabled(3) advises.
+    watchdog_interval_ms_ = std::max<std::int64_t>(static_cast<std::int64_t>(usec / 2000), 1);
+    watchdog_due_ms_ = now_ms();
+  }
   watch_files();
 }
 
 Server::~Server() {
   for (auto& [fd, c] : connections_) close(fd);
-  for (int fd : {epoll_fd_, signal_fd_, inotify_fd_})
+  for (int fd : {epoll_fd_, signal_fd_, inotify_fd_, spare_fd_})
     if (fd >= 0) close(fd);
 }
 
 void Server::watch_files() {
   // Watching directories catches the rename of an atomic replace too.
-  constexpr std::uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
+  constexpr std::uint32_t kEvents =
+      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
   for (const auto& dir : engine_.watched_directories()) {
     int wd = inotify_add_watch(inotify_fd_, dir.c_str(), kEvents);
     if (wd < 0) {
-      log("cannot watch " + dir + ": " + std::strerror(errno) + " (reload with SIGHUP)");
+      log(Priority::warning,
+          "cannot watch " + dir + ": " + std::strerror(errno) + " (reload with SIGHUP)");
     } else {
       watches_[wd] = dir;
     }
@@ -94,32 +126,101 @@ void Server::drain_inotify() {
       // Only files the policy is made of: not our own user_ca.pub.sshd, not
       // an editor's swap file, not a temporary that is renamed later.
       auto dir = watches_.find(ev->wd);
-      if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && dir != watches_.end() && engine_.affects_policy(dir->second, ev->name)))
+      if ((ev->mask & IN_Q_OVERFLOW) ||
+          (ev->len > 0 && dir != watches_.end() && engine_.affects_policy(dir->second, ev->name)))
         relevant = true;
       p += sizeof(inotify_event) + ev->len;
     }
   }
-  if (relevant && reload_due_ms_ == 0) reload_due_ms_ = now_ms() + kReloadDebounceMs;
+  if (relevant && reload_due_ms_ == 0) {
+    reload_due_ms_ = now_ms() + kReloadDebounceMs;
+    due_trigger_ = "file change";
+  }
 }
 
-void Server::accept_all() {
+// Peers may hold every descriptor but the daemon's own and kReservedFds,
+// and never more than kMaxConnections. Read each time: the limit can change under us (prlimit).
+std::size_t Server::peer_limit() const {
+  rlimit rl{};
+  // Should the call itself fail, 1024 (the usual soft limit) errs low.
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = 1024;
+  if (rl.rlim_cur == RLIM_INFINITY) return kMaxConnections;
+  std::size_t limit = static_cast<std::size_t>(rl.rlim_cur);
+  if (limit <= kReservedFds + kOwnFds) return 1;
+  return std::min(kMaxConnections, limit - kReservedFds - kOwnFds);
+}
+
+// At the bound: the idle peer that has waited longest makes room for the
+// new one, so a crowd of silent connections cannot keep sshd's helper out.
+// False when every peer is busy.
+bool Server::make_room() {
+  int oldest = -1;
+  std::int64_t oldest_deadline = 0;
+  for (const auto& [fd, c] : connections_) {
+    bool idle = c.in.empty() && c.out.empty() && c.awaiting_reload == 0;
+    if (idle && (oldest < 0 || c.deadline_ms < oldest_deadline)) {
+      oldest = fd;
+      oldest_deadline = c.deadline_ms;
+    }
+  }
+  if (oldest < 0) return false;
+  close_connection(oldest);
+  return true;
+}
+
+void Server::warn_once_a_second(std::int64_t now, const std::string& message) {
+  if (now - last_warning_ms_ < 1000) return;
+  last_warning_ms_ = now;
+  log(Priority::warning, message);
+}
+
+void Server::accept_all(std::int64_t now) {
   for (;;) {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or a transient error; epoll will tell us again
+    if (fd < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;  // that peer only
+      if ((e == EMFILE || e == ENFILE) && spare_fd_ >= 0) {
+        // No descriptor left: the spare takes the waiting peer's place for
+        // a moment, and the peer is closed (its helper fails closed).
+        close(spare_fd_);
+        int dropped = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (dropped >= 0) close(dropped);
+        spare_fd_ = open_spare();
+        warn_once_a_second(now,
+                           std::string("accept: ") + std::strerror(e) + ": closing waiting peers");
+        if (dropped >= 0 && spare_fd_ >= 0) continue;
+      }
+      // Out of memory or of the spare too: rest the listening socket rather
+      // than wake up for it again at once.
+      warn_once_a_second(
+          now, std::string("accept: ") + std::strerror(e) + ": pausing new connections briefly");
+      epoll_set(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, 0);
+      accept_paused_until_ms_ = now + kAcceptPauseMs;
+      return;
+    }
     ucred cred{};
     socklen_t len = sizeof cred;
     bool known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
                  (cred.uid == 0 || cred.uid == geteuid() || cred.uid == client_uid_);
-    if (!known || connections_.size() >= kMaxConnections) {
-      if (!known) ++engine_.counters().refused_peers;
+    if (!known) {
+      ++engine_.counters().refused_peers;
+      close(fd);
+      continue;
+    }
+    if (connections_.size() >= peer_limit() && !make_room()) {
       close(fd);
       continue;
     }
     Connection& c = connections_[fd];
     c.uid = cred.uid;
     c.pid = cred.pid;
-    c.deadline_ms = now_ms() + kRequestDeadlineMs;
-    epoll_set(epoll_fd_, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP);
+    c.deadline_ms = now + kRequestDeadlineMs;
+    c.events = EPOLLIN | EPOLLRDHUP;
+    if (++serial_ == 0) ++serial_;  // 0 tags the loop's own descriptors
+    c.serial = serial_;
+    epoll_set(epoll_fd_, EPOLL_CTL_ADD, fd, c.events, c.serial);
   }
 }
 
@@ -130,10 +231,11 @@ void Server::close_connection(int fd) {
 }
 
 void Server::on_readable(int fd) {
-  Connection& c = connections_[fd];
+  Connection& c = connections_.at(fd);
   std::uint8_t buf[16384];
-  bool peer_done = false;
-  for (;;) {
+  // Reading stops while the peer's replies pile up unread (or it waits for
+  // a reload): what it sends then waits in the kernel, not in our memory.
+  while (!blocked(c) && !c.peer_done) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n > 0) {
       // Never buffer more than one maximal frame and its header.
@@ -142,23 +244,57 @@ void Server::on_readable(int fd) {
         return close_connection(fd);
       }
       c.in.insert(c.in.end(), buf, buf + n);
+      if (!handle_frames(c)) return close_connection(fd);
     } else if (n == 0) {
-      peer_done = true;  // still answer what it sent before closing
-      break;
+      c.peer_done = true;  // still answer what it sent before closing
     } else if (errno == EAGAIN || errno == EINTR) {
       break;
     } else {
       return close_connection(fd);
     }
   }
-  if (!handle_frames(fd, c)) return close_connection(fd);
-  if (!c.out.empty()) on_writable(fd);
-  if (peer_done && connections_.count(fd)) close_connection(fd);
+  service(fd);
 }
 
-// Answers every complete frame in the input buffer; false closes.
-bool Server::handle_frames(int, Connection& c) {
-  while (c.in.size() >= 4) {
+void Server::on_writable(int fd) { service(fd); }
+
+// Sends what is queued, takes the requests that waited while the peer was
+// blocked, and sets what epoll watches; closes a finished peer.
+void Server::service(int fd) {
+  Connection& c = connections_.at(fd);
+  for (;;) {
+    while (!c.out.empty()) {
+      ssize_t n = send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out.erase(c.out.begin(), c.out.begin() + n);
+        c.deadline_ms =
+            now_ms() + (c.awaiting_reload ? kReloadReplyDeadlineMs : kRequestDeadlineMs);
+      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        break;
+      } else {
+        return close_connection(fd);
+      }
+    }
+    // Requests read before the peer was blocked, if it is not any more.
+    std::size_t queued = c.out.size();
+    if (blocked(c) || c.in.size() < 4) break;
+    if (!handle_frames(c)) return close_connection(fd);
+    if (c.out.size() == queued) break;  // nothing complete to answer
+  }
+  if (c.peer_done && c.out.empty() && c.awaiting_reload == 0) return close_connection(fd);
+  std::uint32_t events = 0;
+  if (!blocked(c) && !c.peer_done) events |= EPOLLIN | EPOLLRDHUP;
+  if (!c.out.empty()) events |= EPOLLOUT;
+  if (events != c.events) {
+    c.events = events;
+    epoll_set(epoll_fd_, EPOLL_CTL_MOD, fd, events, c.serial);
+  }
+}
+
+// Answers complete frames in the input buffer until the peer is blocked;
+// false closes.
+bool Server::handle_frames(Connection& c) {
+  while (c.in.size() >= 4 && !blocked(c)) {
     auto length = frame_length(Bytes(c.in).first(4));
     if (!length.ok()) {
       ++engine_.counters().bad_frames;
@@ -167,6 +303,13 @@ bool Server::handle_frames(int, Connection& c) {
     if (c.in.size() < 4 + *length) break;
     ByteVector payload(c.in.begin() + 4, c.in.begin() + 4 + *length);
     c.in.erase(c.in.begin(), c.in.begin() + 4 + *length);
+    auto kind = peek_kind(payload);
+    if (kind.ok() && *kind == MessageKind::reload && c.uid == 0) {
+      // Answered once a load that began after this request is in force.
+      c.awaiting_reload = engine_.request_reload("machineidctl reload");
+      c.deadline_ms = now_ms() + kReloadReplyDeadlineMs;
+      break;
+    }
     ByteVector reply = handle(payload, c);
     if (reply.empty()) {
       ++engine_.counters().bad_frames;
@@ -193,11 +336,8 @@ ByteVector Server::handle(const ByteVector& payload, const Connection& c) {
     case MessageKind::status:
       return encode(StatusReply{true, engine_.status_json(wall_seconds())}, MessageKind::status);
     case MessageKind::reload:
-      if (uid != 0) return encode_error("only root may reload the daemon");
-      sd_notify(0, "RELOADING=1");
-      engine_.reload("machineidctl reload", wall_seconds());
-      sd_notify(0, "READY=1");
-      return encode(StatusReply{true, engine_.status_json(wall_seconds())}, MessageKind::reload);
+      // root's requests are taken in handle_frames.
+      return encode_error("only root may reload the daemon");
     case MessageKind::session: {
       if (uid != 0) return encode_error("only root (PAM in sshd) may report sessions");
       auto event = decode_session_event(payload);
@@ -221,7 +361,8 @@ ByteVector Server::handle(const ByteVector& payload, const Connection& c) {
       if (!request.ok()) return {};
       auto forgotten = engine_.forget_user(request->login, wall_seconds());
       if (!forgotten.ok()) return encode_error(forgotten.error().message);
-      return encode(StatusReply{true, engine_.users_json(wall_seconds())}, MessageKind::forget_user);
+      return encode(StatusReply{true, engine_.users_json(wall_seconds())},
+                    MessageKind::forget_user);
     }
     case MessageKind::error:
       return {};
@@ -229,19 +370,36 @@ ByteVector Server::handle(const ByteVector& payload, const Connection& c) {
   return {};
 }
 
-void Server::on_writable(int fd) {
-  Connection& c = connections_[fd];
-  while (!c.out.empty()) {
-    ssize_t n = send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      c.out.erase(c.out.begin(), c.out.begin() + n);
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      break;
-    } else {
-      return close_connection(fd);
+void Server::reload(const std::string& trigger) { engine_.request_reload(trigger); }
+
+void Server::finish_reload() {
+  auto outcome = engine_.finish_reload(wall_seconds());
+  if (!outcome.applied) return;
+  std::int64_t now = now_ms();
+  if (outcome.transient) {
+    // Descriptors or memory ran short: the pieces in force stay, and the
+    // load runs again after a growing pause.
+    if (reload_due_ms_ == 0) {
+      reload_due_ms_ = now + retry_ms_;
+      due_trigger_ = "retry";
     }
+    retry_ms_ = std::min(retry_ms_ * 2, kRetryMaxMs);
+  } else {
+    retry_ms_ = kRetryFirstMs;
   }
-  epoll_set(epoll_fd_, EPOLL_CTL_MOD, fd, c.out.empty() ? (EPOLLIN | EPOLLRDHUP) : (EPOLLIN | EPOLLOUT | EPOLLRDHUP));
+  watch_files();  // a directory may have appeared
+  std::vector<int> answered;
+  for (auto& [fd, c] : connections_) {
+    if (c.awaiting_reload == 0 || c.awaiting_reload > engine_.applied_generation()) continue;
+    c.awaiting_reload = 0;
+    ByteVector framed =
+        frame(encode(StatusReply{true, engine_.status_json(wall_seconds())}, MessageKind::reload));
+    c.out.insert(c.out.end(), framed.begin(), framed.end());
+    c.deadline_ms = now + kRequestDeadlineMs;
+    answered.push_back(fd);
+  }
+  for (int fd : answered)
+    if (connections_.count(fd)) service(fd);
 }
 
 void Server::expire_connections(std::int64_t now) {
@@ -252,10 +410,12 @@ void Server::expire_connections(std::int64_t now) {
 }
 
 int Server::next_timeout(std::int64_t now) const {
-  std::int64_t next = INT_MAX;
+  std::int64_t next = INT64_MAX;
   for (const auto& [fd, c] : connections_) next = std::min(next, c.deadline_ms);
   if (reload_due_ms_ != 0) next = std::min(next, reload_due_ms_);
-  if (next == INT_MAX) return -1;
+  if (accept_paused_until_ms_ != 0) next = std::min(next, accept_paused_until_ms_);
+  if (watchdog_interval_ms_ != 0) next = std::min(next, watchdog_due_ms_);
+  if (next == INT64_MAX) return -1;
   return static_cast<int>(std::clamp<std::int64_t>(next - now, 0, INT_MAX));
 }
 
@@ -265,39 +425,52 @@ int Server::run() {
   for (;;) {
     int n = epoll_wait(epoll_fd_, events, 64, next_timeout(now_ms()));
     if (n < 0 && errno != EINTR) {
-      log(std::string("epoll_wait: ") + std::strerror(errno));
+      log(Priority::error, std::string("epoll_wait: ") + std::strerror(errno));
       return 1;
     }
     for (int i = 0; i < n; ++i) {
-      int fd = events[i].data.fd;
-      if (fd == listen_fd_) {
-        accept_all();
+      int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+      auto serial = static_cast<std::uint32_t>(events[i].data.u64 >> 32);
+      if (serial != 0) {
+        auto c = connections_.find(fd);
+        if (c == connections_.end() || c->second.serial != serial)
+          continue;  // closed in this batch
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP)) on_readable(fd);
+        if (connections_.count(fd) && (events[i].events & EPOLLOUT)) on_writable(fd);
+        if (connections_.count(fd) && (events[i].events & (EPOLLHUP | EPOLLERR)))
+          close_connection(fd);
+      } else if (fd == listen_fd_) {
+        accept_all(now_ms());
       } else if (fd == signal_fd_) {
         signalfd_siginfo si{};
         while (read(signal_fd_, &si, sizeof si) == sizeof si) {
           if (si.ssi_signo == SIGHUP) {
-            sd_notify(0, "RELOADING=1");
-            engine_.reload("SIGHUP", wall_seconds());
-            sd_notify(0, "READY=1");
+            reload("SIGHUP");
           } else {
             sd_notify(0, "STOPPING=1");
-            log("stopping on signal " + std::to_string(si.ssi_signo));
+            log(Priority::notice, "stopping on signal " + std::to_string(si.ssi_signo));
             return 0;
           }
         }
       } else if (fd == inotify_fd_) {
         drain_inotify();
-      } else if (connections_.count(fd)) {
-        if (events[i].events & EPOLLIN) on_readable(fd);
-        if (connections_.count(fd) && (events[i].events & EPOLLOUT)) on_writable(fd);
-        if (connections_.count(fd) && (events[i].events & (EPOLLHUP | EPOLLERR))) close_connection(fd);
+      } else if (fd == engine_.reload_fd()) {
+        finish_reload();
       }
     }
     std::int64_t now = now_ms();
     if (reload_due_ms_ != 0 && reload_due_ms_ <= now) {
       reload_due_ms_ = 0;
-      engine_.reload("file change", wall_seconds());
-      watch_files();  // a directory may have appeared
+      reload(due_trigger_);
+    }
+    if (accept_paused_until_ms_ != 0 && accept_paused_until_ms_ <= now) {
+      accept_paused_until_ms_ = 0;
+      if (spare_fd_ < 0) spare_fd_ = open_spare();
+      epoll_set(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, EPOLLIN);
+    }
+    if (watchdog_interval_ms_ != 0 && watchdog_due_ms_ <= now) {
+      sd_notify(0, "WATCHDOG=1");
+      watchdog_due_ms_ = now + watchdog_interval_ms_;
     }
     expire_connections(now);
   }

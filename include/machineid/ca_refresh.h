@@ -71,11 +71,14 @@ class CaRefresher {
     std::size_t keys = 0;                   // in the last good answer
     std::uint64_t attempts = 0, failures = 0;
   };
-  // Told of every failure and every rewrite, from the refresher's thread.
+  // Told of every failure and every rewrite, from the refresher's thread;
+  // a failure's message starts with kFailed.
+  static constexpr std::string_view kFailed = "CA refresh failed";
   using Reporter = std::function<void(const std::string& message)>;
 
-  // Starts the thread. `interval` is positive (capped at kMaxCaRefreshWait);
-  // `report` may be empty.
+  // Starts the thread, which blocks every asynchronous signal: a daemon's
+  // signals are for its own loop. `interval` is positive (capped at
+  // kMaxCaRefreshWait); `report` may be empty.
   CaRefresher(CaFetchOptions options, std::string path, std::string cluster,
               std::chrono::milliseconds interval, Reporter report);
   CaRefresher(const CaRefresher&) = delete;

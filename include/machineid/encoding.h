@@ -1,4 +1,5 @@
-// Base64 (RFC 4648) and the digests and fingerprints OpenSSH prints.
+// Base64 (RFC 4648), the digests and fingerprints OpenSSH prints, and the
+// escaping of untrusted text for terminals and logs.
 #pragma once
 
 #include <array>
@@ -24,5 +25,19 @@ Sha1Digest sha1(Bytes data);
 std::string fingerprint_sha256(Bytes key_blob);
 
 std::string hex(Bytes data);
+
+// Text from a certificate or a policy file made safe for a terminal, a log
+// line or a journald field, after OpenSSH's strnvis(VIS_SAFE | VIS_OCTAL |
+// VIS_NOSLASH) as its log.c applies it to every line: printable ASCII and
+// valid UTF-8 pass unchanged; every other byte becomes a three-digit octal
+// escape ("\033"): control characters including ESC, newline, carriage
+// return and tab, DEL, each byte of invalid UTF-8 (overlong, surrogate,
+// truncated, beyond U+10FFFF), and each byte of the code points a terminal
+// or viewer acts on rather than shows (C1 controls U+0080..U+009F, the line
+// and paragraph separators U+2028/U+2029, and the bidirectional overrides
+// and isolates U+202A..U+202E, U+2066..U+2069). A backslash stays as it is,
+// so escaping is idempotent: text escaped where it was built and again where
+// it is printed reads the same.
+std::string escape_untrusted(std::string_view text);
 
 }  // namespace machineid

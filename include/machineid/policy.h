@@ -93,6 +93,9 @@ struct Policy {
   std::vector<std::string> role_errors;
   std::vector<std::string> lock_errors;
   std::vector<std::string> notices;  // skipped documents, templates that cannot expand, ...
+  // A file could not be read for a passing reason (descriptors or memory ran
+  // out): this load says nothing about the files and is to be retried.
+  std::optional<std::string> transient_error;
 };
 
 // What a request offers a lock to match: Teleport's session lock targets.

@@ -13,6 +13,7 @@ enum class Errc {
   limit,        // input exceeds a named hard limit
   unsupported,  // well-formed but not something we accept
   io,           // a file or socket could not be read or written
+  transient,    // descriptors or memory ran out, or a call was interrupted: retry soon
   config,       // a configuration value is wrong
   crypto,       // a signature or key failed a cryptographic check
 };
