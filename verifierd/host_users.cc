@@ -155,10 +155,18 @@ std::string home_of(const Config::HostUsers& config, std::string_view login) {
   return home;
 }
 
+// db.taken is kept sorted by id (as the file stores it), so that a lookup
+// costs a binary search however many ids are taken.
 const TakenId* find_taken(const UserDb& db, std::uint32_t id) {
-  auto it = std::find_if(db.taken.begin(), db.taken.end(),
-                         [&](const TakenId& t) { return t.id == id; });
-  return it == db.taken.end() ? nullptr : &*it;
+  auto it = std::lower_bound(db.taken.begin(), db.taken.end(), id,
+                             [](const TakenId& t, std::uint32_t v) { return t.id < v; });
+  return it != db.taken.end() && it->id == id ? &*it : nullptr;
+}
+
+void add_taken(UserDb& db, TakenId taken) {
+  auto it = std::lower_bound(db.taken.begin(), db.taken.end(), taken.id,
+                             [](const TakenId& t, std::uint32_t v) { return t.id < v; });
+  if (it == db.taken.end() || it->id != taken.id) db.taken.insert(it, taken);
 }
 
 HostUser* find_user(UserDb& db, std::string_view login) {
@@ -337,7 +345,7 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
       Lookup other = foreign_id(*accounts_, c);
       if (other.failed()) return make_error(Errc::io, other.error);
       if (other.found()) {
-        next.taken.push_back(TakenId{c, TakenId::Kind::other, now});
+        add_taken(next, TakenId{c, TakenId::Kind::other, now});
         found_by_[c] = {login, now};
         recorded = true;
         continue;
@@ -367,7 +375,7 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
     u.home = home_of(config, login);
     u.shell = config.shell;
     u.first_login = now;
-    next.taken.push_back(TakenId{*uid, TakenId::Kind::user, now});
+    add_taken(next, TakenId{*uid, TakenId::Kind::user, now});
     next.users.push_back(std::move(u));
     user = &next.users.back();
     must_write = true;
@@ -395,14 +403,14 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
         Lookup foreign = foreign_id(*accounts_, c);
         if (foreign.failed()) return make_error(Errc::io, foreign.error);
         if (foreign.found()) {
-          next.taken.push_back(TakenId{c, TakenId::Kind::other, now});
+          add_taken(next, TakenId{c, TakenId::Kind::other, now});
           continue;
         }
         gid = c;
       }
       if (!gid) return make_error(Errc::limit, "no free gid in " + range_of(config) + " for group '" + name + "'");
       next.groups.push_back(HostGroup{name, *gid});
-      next.taken.push_back(TakenId{*gid, TakenId::Kind::group, now});
+      add_taken(next, TakenId{*gid, TakenId::Kind::group, now});
     }
     if (gid && std::find(gids.begin(), gids.end(), *gid) == gids.end()) gids.push_back(*gid);
   }
