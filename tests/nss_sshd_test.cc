@@ -36,6 +36,7 @@
 #include "machineid/client.h"
 #include "machineid/protocol.h"
 #include "machineid/userdb.h"
+#include "machineid/userdb_format.h"
 #include "sshd_harness.h"
 
 namespace machineid {
@@ -168,6 +169,18 @@ std::set<unsigned> numbers(const std::string& text) {
   return out;
 }
 
+// Every user record in the file as the NSS module maps it, whatever its
+// flags (a version 1 file's pending reservations included), or -1.
+long records_in(const std::string& path) {
+  if (!fs::exists(path)) return 0;
+  std::string bytes = testing::read_file(path);
+  std::vector<std::uint64_t> aligned((bytes.size() + 7) / 8);
+  std::memcpy(aligned.data(), bytes.data(), bytes.size());
+  mid_userdb db;
+  if (mid_userdb_open(&db, aligned.data(), bytes.size()) != MID_USERDB_OK) return -1;
+  return db.nusers;
+}
+
 const HostUser* find(const UserDb& db, const std::string& login) {
   for (const auto& u : db.users)
     if (u.login == login) return &u;
@@ -297,7 +310,7 @@ TEST_F(HostUserLoginTest, LoginTheCertificateDoesNotAllowLeavesNothingBehind) {
   EXPECT_EQ(denied.status, 255) << describe(denied);
   UserDb state = db();
   EXPECT_EQ(find(state, "bot-intruder"), nullptr);
-  EXPECT_EQ(state.users.size(), 1u);
+  EXPECT_EQ(records_in(h->file("state/users.db")), 1) << "something was stored for bot-intruder";
 }
 
 TEST_F(HostUserLoginTest, UnauthenticatedFloodStoresNothingAndABotStillLogsIn) {
