@@ -435,6 +435,10 @@ TEST_F(HostUsersTest, CorruptDatabaseMakesHostUsersUnavailableAndIsNeverOverwrit
   EXPECT_NE(h.error().find("checksum"), std::string::npos) << h.error();
   EXPECT_FALSE(h.provisional("bot-two", config).found);
   EXPECT_FALSE(h.grant(GrantRequest{"bot-two", {}, std::nullopt, ""}, config, kNow).ok());
+  // Another source's account needs no users.db: alice still logs in.
+  auto alice = h.grant(GrantRequest{"alice", {}, std::nullopt, ""}, config, kNow);
+  ASSERT_TRUE(alice.ok()) << alice.error().message;
+  EXPECT_FALSE(alice->uid);
   EXPECT_EQ(machineid::testing::read_file(db()), bytes);
 }
 

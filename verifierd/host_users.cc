@@ -295,7 +295,6 @@ HostUserReply HostUsers::provisional(std::string_view login,
 
 Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config::HostUsers& config,
                                       std::int64_t now) {
-  if (!available()) return make_error(Errc::io, error_);
   const std::string& login = request.login;
   GrantOutcome outcome;
   auto note = [&](const std::string& what) {
@@ -303,10 +302,12 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
   };
 
   // machineid is the last source: a login another source has is that
-  // source's account, even if it was once a host user too.
+  // source's account, even if it was once a host user too, and needs no
+  // users.db (a broken one must not lock root out).
   Lookup named = accounts_->user(login);
   if (named.failed()) return make_error(Errc::io, named.error);
   if (named.found()) return outcome;
+  if (!available()) return make_error(Errc::io, error_);
   UserDb next = db_;
   bool must_write = false;  // the login's access depends on this write
 
