@@ -1,4 +1,4 @@
-// The daemon's reserve_user reply as libnss_machineid reads it off the
+// The daemon's provisional_user reply as libnss_machineid reads it off the
 // socket: accepted or refused, never read past. The C reader is compiled in.
 #include <cstddef>
 #include <cstdint>

@@ -58,7 +58,7 @@ ByteVector encode(const UserRequest& m, MessageKind kind) {
 }
 
 ByteVector encode(const HostUserReply& m) {
-  WireWriter w = header(MessageKind::reserve_user);
+  WireWriter w = header(MessageKind::provisional_user);
   w.u8(m.found ? 1 : 0).string(m.message).string(m.name).u32(m.uid).u32(m.gid);
   w.string(m.gecos).string(m.home).string(m.shell);
   return w.take();
@@ -90,7 +90,7 @@ Result<MessageKind> peek_kind(Bytes payload) {
     case MessageKind::status:
     case MessageKind::reload:
     case MessageKind::session:
-    case MessageKind::reserve_user:
+    case MessageKind::provisional_user:
     case MessageKind::users:
     case MessageKind::forget_user:
     case MessageKind::error:
@@ -160,7 +160,7 @@ Result<UserRequest> decode_user_request(Bytes payload, MessageKind kind) {
 }
 
 Result<HostUserReply> decode_host_user_reply(Bytes payload) {
-  MID_TRY(r, body(payload, MessageKind::reserve_user));
+  MID_TRY(r, body(payload, MessageKind::provisional_user));
   HostUserReply m;
   MID_TRY(found, r.boolean());
   m.found = found;

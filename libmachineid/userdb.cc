@@ -88,7 +88,7 @@ Result<std::string> serialize_userdb(const UserDb& db) {
     const HostUser& u = db.users[i];
     mid_userdb_user r{};
     r.uid = u.uid;
-    r.flags = u.pending ? MID_USERDB_PENDING : 0;
+    r.flags = 0;
     r.name = strings.add(u.login);
     r.gecos = strings.add(u.gecos);
     r.home = strings.add(u.home);
@@ -99,7 +99,6 @@ Result<std::string> serialize_userdb(const UserDb& db) {
     ids.insert(ids.end(), u.gids.begin(), u.gids.end());
     r.first_login = u.first_login;
     r.last_login = u.last_login;
-    r.expires = u.pending ? u.expires : 0;
     b.put(r);
   }
   std::vector<std::uint32_t> by_uid(users.size());
@@ -117,8 +116,7 @@ Result<std::string> serialize_userdb(const UserDb& db) {
     r.name = strings.add(g.name);
     r.members = static_cast<std::uint32_t>(ids.size());
     for (auto u : users)
-      if (!db.users[u].pending &&
-          std::count(db.users[u].gids.begin(), db.users[u].gids.end(), g.gid) > 0)
+      if (std::count(db.users[u].gids.begin(), db.users[u].gids.end(), g.gid) > 0)
         ids.push_back(position[u]);
     r.nmembers = static_cast<std::uint32_t>(ids.size()) - r.members;
     b.put(r);
@@ -146,6 +144,17 @@ Result<std::string> serialize_userdb(const UserDb& db) {
   for (auto id : ids) b.put(id);
   h.strings = {b.begin_section(), static_cast<std::uint32_t>(strings.pool().size())};
   b.bytes() += strings.pool();
+
+  std::vector<TakenId> taken = db.taken;
+  std::sort(taken.begin(), taken.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  h.taken = {b.begin_section(), static_cast<std::uint32_t>(taken.size())};
+  for (const auto& t : taken) {
+    mid_userdb_taken rec{};
+    rec.id = t.id;
+    rec.kind = static_cast<std::uint32_t>(t.kind);
+    rec.since = t.since;
+    b.put(rec);
+  }
   b.begin_section();  // pads the file to a multiple of 8
 
   std::string& out = b.bytes();
@@ -179,6 +188,7 @@ Result<UserDb> parse_userdb(std::string_view bytes) {
   UserDb out;
   for (std::uint32_t i = 0; i < db.nusers; ++i) {
     const mid_userdb_user& r = db.users[i];
+    if (r.flags & MID_USERDB_PENDING) continue;  // version 1: never a user
     HostUser u;
     u.login = mid_userdb_string(&db, r.name);
     u.uid = r.uid;
@@ -189,8 +199,6 @@ Result<UserDb> parse_userdb(std::string_view bytes) {
     u.bot = mid_userdb_string(&db, r.bot);
     u.first_login = r.first_login;
     u.last_login = r.last_login;
-    u.pending = (r.flags & MID_USERDB_PENDING) != 0;
-    u.expires = r.expires;
     out.users.push_back(std::move(u));
   }
   for (std::uint32_t i = 0; i < db.ngroups; ++i)
@@ -198,6 +206,15 @@ Result<UserDb> parse_userdb(std::string_view bytes) {
   for (std::uint32_t i = 0; i < db.nretired; ++i)
     out.retired.push_back(RetiredUser{mid_userdb_string(&db, db.retired[i].name), db.retired[i].uid,
                                       db.retired[i].retired_at});
+  std::map<std::uint32_t, TakenId> taken;
+  for (std::uint32_t i = 0; i < db.ntaken; ++i)
+    taken.emplace(db.taken[i].id, TakenId{db.taken[i].id, static_cast<TakenId::Kind>(db.taken[i].kind),
+                                          db.taken[i].since});
+  // A version 1 file has no taken section: its ids were taken long ago.
+  for (const auto& u : out.users) taken.emplace(u.uid, TakenId{u.uid, TakenId::Kind::user, 0});
+  for (const auto& r : out.retired) taken.emplace(r.uid, TakenId{r.uid, TakenId::Kind::user, 0});
+  for (const auto& g : out.groups) taken.emplace(g.gid, TakenId{g.gid, TakenId::Kind::group, 0});
+  for (const auto& [id, t] : taken) out.taken.push_back(t);
   return out;
 }
 

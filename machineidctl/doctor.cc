@@ -195,19 +195,27 @@ void check_nsswitch(const DoctorOptions& o, Report& r) {
     auto& sources = db[line.substr(0, line.find_first_of(" \t:"))];
     while (words >> w) sources.push_back(w);
   }
+  // machineid must come last: every other source (files, systemd, sss,
+  // ldap...) answers first, so no name or id they know is ever shadowed.
   for (const char* name : {"passwd", "group"}) {
-    const auto& s = db[name];
-    auto files = std::find(s.begin(), s.end(), "files");
-    auto ours = std::find(s.begin(), s.end(), "machineid");
-    if (ours != s.end() && files != s.end() && files < ours) {
-      r.ok("nsswitch", std::string(name) + ": files before machineid");
+    std::vector<std::string> sources;
+    for (const auto& w : db[name])
+      if (w.front() != '[') sources.push_back(w);  // action brackets are not sources
+    std::string line;
+    for (const auto& x : db[name]) line += (line.empty() ? "" : " ") + x;
+    auto ours = std::find(sources.begin(), sources.end(), "machineid");
+    std::string fix = std::string("put machineid at the end of the ") + name + ": line of " + o.nsswitch +
+                      " (e.g. '" + name + ": files systemd machineid'), so every other source answers first";
+    if (ours == sources.end()) {
+      r.fail("nsswitch", std::string(name) + ": '" + line + "' lacks machineid", fix);
+    } else if (ours + 1 != sources.end()) {
+      r.fail("nsswitch", std::string(name) + ": '" + line + "' lists " + *(ours + 1) +
+                             " after machineid, whose names and ids machineid would shadow",
+             fix);
+    } else if (ours == sources.begin()) {
+      r.fail("nsswitch", std::string(name) + ": '" + line + "' has no source before machineid", fix);
     } else {
-      r.fail("nsswitch", std::string(name) + ": '" + [&] {
-        std::string j;
-        for (const auto& x : s) j += (j.empty() ? "" : " ") + x;
-        return j;
-      }() + "' lacks machineid after files",
-             std::string("add machineid after files on the ") + name + ": line of " + o.nsswitch);
+      r.ok("nsswitch", std::string(name) + ": machineid is the last source");
     }
   }
 }

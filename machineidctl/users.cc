@@ -40,9 +40,12 @@ void print_users(const nlohmann::json& j) {
               << std::setw(22) << utc(u["first_login"]) << std::setw(22) << utc(u["last_login"])
               << (u["bot"].is_string() ? u["bot"].get<std::string>() : "-") << "\n";
   }
-  if (!j["reservations"].empty())
-    std::cout << j["reservations"].size()
-              << " reservation(s) pending (logins looked up before authentication)\n";
+  if (j.contains("taken_by_other_sources") && !j["taken_by_other_sources"].empty()) {
+    std::string ids;
+    for (const auto& t : j["taken_by_other_sources"])
+      ids += (ids.empty() ? "" : ",") + std::to_string(t["id"].get<std::uint32_t>());
+    std::cout << "taken     " << ids << " (known to other NSS sources, never given)\n";
+  }
   for (const auto& r : j["retired"])
     std::cout << "retired   " << r["login"].get<std::string>() << " (uid "
               << r["uid"].get<std::uint32_t>() << ", never given again) at " << utc(r["retired_at"])
@@ -101,7 +104,7 @@ int users(const std::vector<std::string>& args) {
     return kExitDenied;
   }
   if (!forget.empty()) {
-    std::cout << "forgot " << forget << ": its uid stays reserved and is never given again\n";
+    std::cout << "forgot " << forget << ": its uid is retired and never given again\n";
   } else if (json) {
     std::cout << j.dump() << "\n";
   } else {

@@ -92,7 +92,7 @@ static int connect_daemon(int fd, const char* socket_path, int64_t deadline) {
   return 0;
 }
 
-int mid_ask_reserve(const char* socket_path, const char* login, unsigned char* buf,
+int mid_ask_provisional(const char* socket_path, const char* login, unsigned char* buf,
                     struct mid_reply* r) {
   int64_t deadline = now_ms() + MID_ASK_DEADLINE_MS;
   size_t n = strlen(login);
@@ -102,7 +102,7 @@ int mid_ask_reserve(const char* socket_path, const char* login, unsigned char* b
   unsigned char request[4 + 2 + 4 + MID_USERDB_MAX_LOGIN];
   put_u32(request, (uint32_t)(2 + 4 + n));
   request[4] = MID_PROTOCOL_VERSION;
-  request[5] = MID_KIND_RESERVE_USER;
+  request[5] = MID_KIND_PROVISIONAL_USER;
   put_u32(request + 6, (uint32_t)n);
   memcpy(request + 10, login, n);
 

@@ -1,20 +1,21 @@
-/* libnss_machineid's one question to machineid-verifierd: reserve_user,
- * for sshd's lookup of a login before authentication (SPEC §6). */
+/* libnss_machineid's one question to machineid-verifierd: provisional_user,
+ * for sshd's lookup of a login before authentication (SPEC §6). The daemon
+ * stores nothing for it. */
 #ifndef MACHINEID_NSS_ASK_H
 #define MACHINEID_NSS_ASK_H
 
 #include "reply.h"
 
 /* Connecting, asking and reading the answer together never take longer:
- * sshd, and any root process that looks up an unknown name, waits this long
- * at most for a daemon that is slow, frozen or gone. */
+ * sshd, the only process that asks, waits this long at most for a daemon
+ * that is slow, frozen or gone. */
 #define MID_ASK_DEADLINE_MS 100
 
-/* Asks the daemon listening on `socket_path` (which must run as root, and
- * not be this process) to reserve `login`, a valid login. Returns 0 and a
- * usable entry in `r`, whose strings point into `buf` (MID_MAX_REPLY_BYTES);
- * -1 for anything else, the deadline included. */
-int mid_ask_reserve(const char* socket_path, const char* login, unsigned char* buf,
+/* Asks the daemon listening on `socket_path` (which must be root's socket,
+ * and not this process) for the provisional entry of `login`, a valid login.
+ * Returns 0 and a usable entry in `r`, whose strings point into `buf`
+ * (MID_MAX_REPLY_BYTES); -1 for anything else, the deadline included. */
+int mid_ask_provisional(const char* socket_path, const char* login, unsigned char* buf,
                     struct mid_reply* r);
 
 #endif /* MACHINEID_NSS_ASK_H */

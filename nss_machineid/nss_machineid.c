@@ -4,10 +4,16 @@
  * Every lookup reads the mmap'd database, re-mapped when the file at its
  * path changes (the daemon replaces it atomically). The only question ever
  * put to the daemon is sshd's: getpwnam of a name the database does not
- * know, asked by root, which the daemon answers with a reservation
- * (ask.c, at most MID_ASK_DEADLINE_MS). A daemon that is down therefore
- * costs nothing but those reservations: existing users still resolve and
- * unknown names are NOTFOUND at once.
+ * know, asked by the sshd process itself as root, which the daemon answers
+ * with a provisional entry it computes without storing anything (ask.c, at
+ * most MID_ASK_DEADLINE_MS). Every other process — root's useradd or chown,
+ * a setuid program, a user's ls — sees only the accounts in users.db and
+ * never waits on the daemon. A daemon that is down costs nothing but new
+ * host users: existing ones still resolve and unknown names are NOTFOUND at
+ * once.
+ *
+ * The module is meant to be the last source on the passwd: and group:
+ * lines, so it is asked only for what no other source knows.
  *
  * Every entry point has one shape: keep errno, look up, pack into the
  * caller's buffer (its size computed first: ERANGE -> NSS_STATUS_TRYAGAIN),
@@ -37,9 +43,16 @@
 /* secure_getenv: a setuid program never takes them from its caller. */
 #define MID_ENV_DB "MACHINEID_NSS_DB"
 #define MID_ENV_SOCKET "MACHINEID_NSS_SOCKET"
-/* Set in the daemon itself: its own lookups never ask it (the recursion guard;
- * ask.c also refuses to ask its own process). */
+/* Set in the daemon itself: the module answers nothing in that process, so
+ * the daemon's lookups see exactly the other sources and never ask itself
+ * (the recursion guard; ask.c also refuses to ask its own process). */
 #define MID_ENV_BYPASS "MACHINEID_NSS_BYPASS_DAEMON"
+/* The executables that are sshd: the only processes that get provisional
+ * entries. A colon-separated list of absolute paths in MID_ENV_SSHD (read
+ * with secure_getenv, so a setuid program never takes it from its caller)
+ * replaces the defaults; tests point it at the program they run. */
+#define MID_DEFAULT_SSHD "/usr/sbin/sshd:/usr/lib/openssh/sshd-session"
+#define MID_ENV_SSHD "MACHINEID_NSS_SSHD"
 
 /* ---- the mapped database ---------------------------------------------- */
 
@@ -169,6 +182,10 @@ static const struct mid_userdb_user* active(const struct mid_userdb_user* u) {
   return u != NULL && (u->flags & MID_USERDB_PENDING) == 0 ? u : NULL;
 }
 
+/* Whether this process is the daemon (or another that asked to see only
+ * the other sources). */
+static int bypassed(void) { return secure_getenv(MID_ENV_BYPASS) != NULL; }
+
 /* ---- packing into the caller's buffer --------------------------------- */
 
 struct str {
@@ -266,6 +283,10 @@ static enum nss_status fill_extra_group(const struct mid_userdb* db,
 /* Maps the database for an entry point: 1, or 0 with *status saying why not
  * (UNAVAIL for an unreadable or corrupt file, NOTFOUND when there is none). */
 static int open_db(struct map** m, int* e, enum nss_status* status) {
+  if (bypassed()) {
+    *status = not_found(e);
+    return 0;
+  }
   switch (acquire(m, e)) {
     case MAP_OK:
       return 1;
@@ -288,17 +309,39 @@ static enum nss_status finish(enum nss_status status, int saved_errno, int e, in
 
 /* ---- passwd ------------------------------------------------------------ */
 
-/* sshd's lookup before authentication: the daemon reserves the login (only
- * root may ask, so unprivileged lookups never hold uids). */
+/* Whether the calling process is sshd itself, as root: real and effective
+ * uid 0 (a setuid program keeps its caller's real uid) and an executable
+ * that is one of the sshd paths. Both are the kernel's facts about this
+ * process, which no caller of a setuid program can change: its
+ * /proc/self/exe names the setuid program, never sshd. */
+static int called_by_sshd(void) {
+  if (getuid() != 0 || geteuid() != 0) return 0;
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0 || (size_t)n >= sizeof exe - 1) return 0;
+  exe[n] = '\0';
+  const char* list = secure_getenv(MID_ENV_SSHD);
+  if (list == NULL || *list == '\0') list = MID_DEFAULT_SSHD;
+  for (const char* at = list; *at != '\0';) {
+    const char* end = strchr(at, ':');
+    size_t len = end != NULL ? (size_t)(end - at) : strlen(at);
+    if (len == (size_t)n && at[0] == '/' && memcmp(at, exe, len) == 0) return 1;
+    at += len;
+    if (*at == ':') ++at;
+  }
+  return 0;
+}
+
+/* sshd's lookup before authentication: the daemon answers a provisional
+ * entry and stores nothing. Nobody else ever asks. */
 static enum nss_status ask_daemon(const char* name, struct passwd* pwd, char* buf, size_t buflen,
                                   int* e) {
-  if (geteuid() != 0 || secure_getenv(MID_ENV_BYPASS) != NULL || !mid_userdb_valid_login(name))
-    return not_found(e);
+  if (!mid_userdb_valid_login(name) || !called_by_sshd()) return not_found(e);
   const char* socket = secure_getenv(MID_ENV_SOCKET);
   unsigned char reply[MID_MAX_REPLY_BYTES];
   struct mid_reply r;
-  if (mid_ask_reserve(socket != NULL && *socket != '\0' ? socket : MID_DEFAULT_SOCKET, name, reply,
-                      &r) != 0)
+  if (mid_ask_provisional(socket != NULL && *socket != '\0' ? socket : MID_DEFAULT_SOCKET, name,
+                          reply, &r) != 0)
     return not_found(e);
   return fill_passwd(pwd, buf, buflen, e, (struct str){r.name.data, r.name.size}, r.uid,
                      (struct str){r.gecos.data, r.gecos.size},
@@ -309,6 +352,7 @@ static enum nss_status ask_daemon(const char* name, struct passwd* pwd, char* bu
 static enum nss_status passwd_by_name(const char* name, struct passwd* pwd, char* buf,
                                       size_t buflen, int* e) {
   struct map* m;
+  if (bypassed()) return not_found(e);
   switch (acquire(&m, e)) {
     case MAP_ERROR:
       return NSS_STATUS_UNAVAIL;
@@ -415,6 +459,12 @@ static void cursor_close(struct cursor* c) {
 /* ent_lock held. SUCCESS once the cursor is open. */
 static enum nss_status cursor_open(struct cursor* c, int* e) {
   if (c->open) return NSS_STATUS_SUCCESS;
+  if (bypassed()) {
+    c->map = NULL;
+    c->open = 1;
+    c->next = 0;
+    return NSS_STATUS_SUCCESS;
+  }
   switch (acquire(&c->map, e)) {
     case MAP_ERROR:
       c->map = NULL;

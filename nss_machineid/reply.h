@@ -1,8 +1,8 @@
-/* The daemon's answer to reserve_user, read by libnss_machineid. Plain C
+/* The daemon's answer to provisional_user, read by libnss_machineid. Plain C
  * (it also compiles as C++ for the fuzzer), the same frames as
  * include/machineid/protocol.h:
  *
- *   payload = byte version (1), byte kind (5 reserve_user, 127 error), then
+ *   payload = byte version (1), byte kind (5 provisional_user, 127 error), then
  *             for kind 5: bool found, string message, string name,
  *             uint32 uid, uint32 gid, string gecos, string home, string shell
  *
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define MID_PROTOCOL_VERSION 1u
-#define MID_KIND_RESERVE_USER 5u
+#define MID_KIND_PROVISIONAL_USER 5u
 /* A reply holds five short strings; anything longer is not one. */
 #define MID_MAX_REPLY_BYTES 4096u
 
@@ -63,7 +63,7 @@ static inline int mid_get_cstring(struct mid_cursor* c, struct mid_reply_string*
   return 0;
 }
 
-/* Parses one reserve_user reply payload into `r` (views into `payload`).
+/* Parses one provisional_user reply payload into `r` (views into `payload`).
  * Returns 0, or -1 for anything else: an error reply, another version or
  * kind, a malformed field, or trailing bytes. */
 static inline int mid_reply_parse(const unsigned char* payload, size_t size, struct mid_reply* r) {
@@ -71,7 +71,7 @@ static inline int mid_reply_parse(const unsigned char* payload, size_t size, str
   uint8_t version, kind, found;
   memset(r, 0, sizeof *r);
   if (mid_get_u8(&c, &version) != 0 || version != MID_PROTOCOL_VERSION ||
-      mid_get_u8(&c, &kind) != 0 || kind != MID_KIND_RESERVE_USER || mid_get_u8(&c, &found) != 0 ||
+      mid_get_u8(&c, &kind) != 0 || kind != MID_KIND_PROVISIONAL_USER || mid_get_u8(&c, &found) != 0 ||
       found > 1 || mid_get_cstring(&c, &r->message) != 0 || mid_get_cstring(&c, &r->name) != 0 ||
       mid_get_u32(&c, &r->uid) != 0 || mid_get_u32(&c, &r->gid) != 0 ||
       mid_get_cstring(&c, &r->gecos) != 0 || mid_get_cstring(&c, &r->home) != 0 ||

@@ -107,8 +107,8 @@ TEST(Config, OnlyClusterNameGivesEveryDefault) {
   EXPECT_EQ(config->policy.mode, PolicyMode::roles);
   EXPECT_EQ(config->policy.max_cert_ttl, 24h);
   EXPECT_EQ(config->policy.clock_skew, 60s);
-  EXPECT_EQ(config->host_users.uid_min, 61000u);
-  EXPECT_EQ(config->host_users.uid_max, 64999u);
+  EXPECT_EQ(config->host_users.uid_min, 70000u);
+  EXPECT_EQ(config->host_users.uid_max, 99999u);
   EXPECT_EQ(config->host_users.home, "/home/{login}");
   EXPECT_EQ(config->host_users.shell, "/bin/sh");
   EXPECT_TRUE(config->host_users.groups.empty());
@@ -310,9 +310,9 @@ TEST(Config, InvertedUidRangeIsAnError) {
             std::string(kSource) +
                 ":5: host_users.uid_max: range 62000..61000 is empty (uid_min > uid_max)");
   // Against the default uid_max, the bound the file sets is named.
-  EXPECT_EQ(error_of("[cluster]\nname = \"c\"\n[host_users]\nuid_min = 65000\n"),
+  EXPECT_EQ(error_of("[cluster]\nname = \"c\"\n[host_users]\nuid_min = 100000\n"),
             std::string(kSource) +
-                ":4: host_users.uid_min: range 65000..64999 is empty (uid_min > uid_max)");
+                ":4: host_users.uid_min: range 100000..99999 is empty (uid_min > uid_max)");
 }
 
 TEST(Config, UidOutsideTheAllowedBoundsIsAnError) {
@@ -326,9 +326,9 @@ TEST(Config, UidOutsideTheAllowedBoundsIsAnError) {
 }
 
 TEST(Config, UidRangeHoldingNobodyIsAnError) {
-  EXPECT_EQ(error_of("[cluster]\nname = \"c\"\n[host_users]\nuid_max = 70000\n"),
+  EXPECT_EQ(error_of("[cluster]\nname = \"c\"\n[host_users]\nuid_min = 61000\nuid_max = 70000\n"),
             std::string(kSource) +
-                ":4: host_users.uid_max: range 61000..70000 holds 65534 (nobody) or 65535 (the "
+                ":5: host_users.uid_max: range 61000..70000 holds 65534 (nobody) or 65535 (the "
                 "16-bit -1)");
   auto config =
       parse("[cluster]\nname = \"c\"\n[host_users]\nuid_min = 65536\nuid_max = 4294967294\n");

@@ -22,7 +22,7 @@ class DoctorTest : public ::testing::Test {
     testing::write_file(h.file("pam.d/sshd"), "@include common-account\nsession optional pam_machineid.so\n");
     testing::write_file(h.file("pam.d/common-account"),
                         "account [success=1 default=ignore] pam_unix.so\naccount required pam_machineid.so\n");
-    testing::write_file(h.file("nsswitch.conf"), "passwd: files machineid\ngroup:  files machineid systemd\n");
+    testing::write_file(h.file("nsswitch.conf"), "passwd: files machineid\ngroup:  files systemd [SUCCESS=merge] machineid\n");
   }
 
   void write_sshd_config(const std::string& extra) {
@@ -54,9 +54,19 @@ TEST_F(DoctorTest, MissingNsswitchEntryIsAProblemWithItsFix) {
   testing::write_file(h.file("nsswitch.conf"), "passwd: files systemd\ngroup: files machineid\n");
   auto r = doctor();
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.output.find("FAIL  nsswitch    passwd: 'files systemd' lacks machineid after files"), std::string::npos)
+  EXPECT_NE(r.output.find("FAIL  nsswitch    passwd: 'files systemd' lacks machineid"), std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("fix: add machineid after files on the passwd: line"), std::string::npos);
+  EXPECT_NE(r.output.find("fix: put machineid at the end of the passwd: line"), std::string::npos) << r.output;
+}
+
+TEST_F(DoctorTest, SourceAfterMachineidIsAProblem) {
+  testing::write_file(h.file("nsswitch.conf"), "passwd: files machineid sss\ngroup: files machineid\n");
+  auto r = doctor();
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("FAIL  nsswitch    passwd: 'files machineid sss' lists sss after machineid"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("ok    nsswitch    group: machineid is the last source"), std::string::npos) << r.output;
 }
 
 TEST_F(DoctorTest, PamStackWithoutTheSessionModuleIsAProblem) {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -98,19 +99,22 @@ HostUser user(const std::string& login, std::uint32_t uid, std::vector<std::uint
 }
 
 // bot-ci and bot-two, both in the made group builders; bot-ci also in the
-// local group 27 (sudo); a pending reservation; a retired uid.
+// local group 27 (sudo); a retired uid; an id another source has.
 UserDb sample() {
   UserDb db;
   db.users = {user("bot-ci", 61000, {27, 61002}), user("bot-two", 61001, {61002})};
-  HostUser guess = user("guess", 61003);
-  guess.pending = true;
-  guess.first_login = guess.last_login = 0;
-  guess.expires = 4000000000;
-  db.users.push_back(guess);
   db.groups = {HostGroup{"builders", 61002}};
   db.retired = {RetiredUser{"gone", 60999, 1690000000}};
+  db.taken = {TakenId{60999, TakenId::Kind::user, 1680000000},
+              TakenId{61000, TakenId::Kind::user, 1700000000},
+              TakenId{61001, TakenId::Kind::user, 1700000000},
+              TakenId{61002, TakenId::Kind::group, 1700000000},
+              TakenId{61003, TakenId::Kind::other, 1700000000}};
   return db;
 }
+
+// This test binary, as the module's list of sshd executables names it.
+std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
 std::string pw_line(const passwd& p) {
   std::ostringstream s;
@@ -131,8 +135,10 @@ class NssTest : public ::testing::Test {
     ASSERT_TRUE(module().loaded()) << kModule << ": " << dlerror();
     db_path = dir.file("users.db");
     setenv("MACHINEID_NSS_DB", db_path.c_str(), 1);
-    // No question to a daemon unless a test starts one.
-    setenv("MACHINEID_NSS_BYPASS_DAEMON", "1", 1);
+    // This process is not sshd: the module never asks a daemon unless a
+    // test names this binary as sshd (MACHINEID_NSS_SSHD).
+    unsetenv("MACHINEID_NSS_SSHD");
+    unsetenv("MACHINEID_NSS_BYPASS_DAEMON");
     write(sample());
     testing::write_file(dir.file("passwd"), testing::read_file("/etc/passwd"));
     testing::write_file(dir.file("group"), testing::read_file("/etc/group"));
@@ -141,6 +147,7 @@ class NssTest : public ::testing::Test {
     unsetenv("MACHINEID_NSS_DB");
     unsetenv("MACHINEID_NSS_SOCKET");
     unsetenv("MACHINEID_NSS_BYPASS_DAEMON");
+    unsetenv("MACHINEID_NSS_SSHD");
   }
 
   void write(const UserDb& db) {
@@ -210,7 +217,7 @@ TEST_F(NssTest, GetentGroupShowsPrimaryGroupsAndMadeGroupsWithTheirMembers) {
   EXPECT_EQ(wrapped({"getent", "group", "61002"}).output, "builders:*:61002:bot-ci,bot-two\n");
 }
 
-TEST_F(NssTest, EnumerationListsLocalAccountsThenHostUsersButNoReservation) {
+TEST_F(NssTest, EnumerationListsLocalAccountsThenHostUsers) {
   auto passwd = wrapped({"getent", "passwd"});
   ASSERT_EQ(passwd.status, 0);
   std::string local = testing::read_file("/etc/passwd");
@@ -218,7 +225,6 @@ TEST_F(NssTest, EnumerationListsLocalAccountsThenHostUsersButNoReservation) {
   EXPECT_NE(passwd.output.find("\nbot-ci:*:61000:61000::/home/bot-ci:/bin/sh\nbot-two:*:61001:"),
             std::string::npos)
       << passwd.output;
-  EXPECT_EQ(passwd.output.find("guess"), std::string::npos);
   auto group = wrapped({"getent", "group"});
   EXPECT_NE(
       group.output.find("\nbot-ci:*:61000:\nbot-two:*:61001:\nbuilders:*:61002:bot-ci,bot-two\n"),
@@ -234,12 +240,31 @@ TEST_F(NssTest, IdShowsTheHostUserAndTheGroupsListingIt) {
   EXPECT_EQ(r.output, "uid=61000(bot-ci) gid=61000(bot-ci) groups=61000(bot-ci),61002(builders)\n");
 }
 
-TEST_F(NssTest, ReservationsAndRetiredUidsAreNobodys) {
-  EXPECT_EQ(wrapped({"getent", "passwd", "guess"}).status, 2);
+TEST_F(NssTest, RetiredAndForeignIdsAreNobodys) {
   EXPECT_EQ(wrapped({"getent", "passwd", "61003"}).status, 2);
-  EXPECT_EQ(wrapped({"getent", "group", "guess"}).status, 2);
+  EXPECT_EQ(wrapped({"getent", "group", "61003"}).status, 2);
   EXPECT_EQ(wrapped({"getent", "passwd", "60999"}).status, 2);
   EXPECT_EQ(wrapped({"getent", "passwd", "gone"}).status, 2);
+}
+
+TEST_F(NssTest, BypassVariableMakesTheModuleAnswerNothing) {
+  // The daemon's own process: its lookups must see only the other sources.
+  setenv("MACHINEID_NSS_BYPASS_DAEMON", "1", 1);
+  passwd p{};
+  group g{};
+  char buf[1024];
+  int e = 0;
+  EXPECT_EQ(pwnam("bot-ci", p, e), NSS_STATUS_NOTFOUND);
+  EXPECT_EQ(e, ENOENT);
+  EXPECT_EQ(module().getpwuid_r(61000, &p, buf, sizeof buf, &e), NSS_STATUS_NOTFOUND);
+  EXPECT_EQ(module().getgrnam_r("builders", &g, buf, sizeof buf, &e), NSS_STATUS_NOTFOUND);
+  EXPECT_EQ(module().getgrgid_r(61002, &g, buf, sizeof buf, &e), NSS_STATUS_NOTFOUND);
+  module().setpwent(0);
+  EXPECT_EQ(module().getpwent_r(&p, buf, sizeof buf, &e), NSS_STATUS_NOTFOUND);
+  module().endpwent();
+  EXPECT_EQ(wrapped({"getent", "passwd", "bot-ci"}).status, 2);
+  unsetenv("MACHINEID_NSS_BYPASS_DAEMON");
+  EXPECT_EQ(pwnam("bot-ci", p, e), NSS_STATUS_SUCCESS);
 }
 
 TEST_F(NssTest, UnknownNameIsNotFoundWithEnoentAndErrnoKept) {
@@ -525,7 +550,7 @@ spec:
 class NssDaemonTest : public NssTest {
  protected:
   void start(const char* role) {
-    ASSERT_EQ(geteuid(), 0u) << "the reservation is root's alone: run as root";
+    ASSERT_EQ(geteuid(), 0u) << "provisional entries are sshd's, as root: run as root";
     h = std::make_unique<testing::SshdHarness>(
         MID_BIN_DIR,
         testing::HarnessOptions{.daemon_toml = "[host_users]\nuid_min = 61000\nuid_max = 61099\n"});
@@ -535,13 +560,16 @@ class NssDaemonTest : public NssTest {
     setenv("MACHINEID_NSS_DB", db_path.c_str(), 1);
     setenv("MACHINEID_NSS_SOCKET", h->socket().c_str(), 1);
     unsetenv("MACHINEID_NSS_BYPASS_DAEMON");
+    // This very process plays sshd.
+    setenv("MACHINEID_NSS_SSHD", self_exe().c_str(), 1);
   }
 
-  // getpwnam_r of `name` in a child that first becomes `uid`; its status.
-  nss_status pwnam_as(uid_t uid, const char* name) {
+  // getpwnam_r of `name` in a child that first takes these real and
+  // effective uids (a setuid program: real = its caller's, effective = 0).
+  nss_status pwnam_as(uid_t real, uid_t effective, const char* name) {
     pid_t pid = fork();
     if (pid == 0) {
-      if (setresuid(uid, uid, uid) != 0) _exit(100);
+      if (setresuid(real, effective, effective) != 0) _exit(100);
       passwd p{};
       int e = 0;
       _exit(static_cast<int>(pwnam(name, p, e)) + 10);
@@ -554,60 +582,83 @@ class NssDaemonTest : public NssTest {
   std::unique_ptr<testing::SshdHarness> h;
 };
 
-TEST_F(NssDaemonTest, RootLookupOfAnUnknownLoginIsAnsweredWithAReservation) {
+TEST_F(NssDaemonTest, SshdLookupOfAnUnknownLoginIsAProvisionalEntryThatStoresNothing) {
   start(kHostUserRole);
   passwd p{};
   int e = 0;
   ASSERT_EQ(pwnam("bot-new", p, e), NSS_STATUS_SUCCESS);
-  EXPECT_EQ(pw_line(p), "bot-new:*:61000:61000::/home/bot-new:/bin/sh");
-  auto db = read_userdb(db_path);
-  ASSERT_TRUE(db.ok());
-  ASSERT_EQ(db->users.size(), 1u);
-  EXPECT_TRUE(db->users[0].pending);
-  // Not a user for anyone else until a login with it is allowed.
-  EXPECT_EQ(wrapped({"getent", "passwd", "61000"}).status, 2);
-  // Asked again: the same reservation.
+  uid_t uid = p.pw_uid;
+  EXPECT_GE(uid, 61000u);
+  EXPECT_LE(uid, 61099u);
+  EXPECT_EQ(pw_line(p), "bot-new:*:" + std::to_string(uid) + ":" + std::to_string(uid) +
+                            "::/home/bot-new:/bin/sh");
+  // Asked again, or a thousand other names: the same answer, nothing stored.
+  for (int i = 0; i < 1000; ++i) {
+    std::string name = "x-" + std::to_string(i);
+    ASSERT_EQ(pwnam(name.c_str(), p, e), NSS_STATUS_SUCCESS) << name;
+  }
   ASSERT_EQ(pwnam("bot-new", p, e), NSS_STATUS_SUCCESS);
-  EXPECT_EQ(p.pw_uid, 61000u);
+  EXPECT_EQ(p.pw_uid, uid);
+  EXPECT_FALSE(std::filesystem::exists(db_path)) << "a lookup before authentication wrote users.db";
+  // No other process sees it: not getent, by name or by uid.
+  EXPECT_EQ(wrapped({"getent", "passwd", "bot-new"}).status, 2);
+  EXPECT_EQ(wrapped({"getent", "passwd", std::to_string(uid)}).status, 2);
+}
+
+TEST_F(NssDaemonTest, RootToolsSeeNoProvisionalEntry) {
+  start(kHostUserRole);
+  unsetenv("MACHINEID_NSS_SSHD");  // back to the real sshd paths: this binary is a root tool
+  passwd p{};
+  int e = 0;
+  EXPECT_EQ(pwnam("bot-new", p, e), NSS_STATUS_NOTFOUND);
+  // Through glibc, as useradd and chown ask (as root).
+  EXPECT_EQ(wrapped({"getent", "passwd", "bot-new"}).status, 2);
+  std::string file = dir.file("owned");
+  testing::write_file(file, "");
+  EXPECT_NE(wrapped({"chown", "bot-new", file}).status, 0) << "chown found a phantom user";
+  // The same getent, named as sshd, is given the provisional entry.
+  EXPECT_EQ(wrapped({"env", "MACHINEID_NSS_SSHD=/usr/bin/getent", "getent", "passwd", "bot-new"})
+                .status,
+            0);
+  EXPECT_FALSE(std::filesystem::exists(db_path));
+}
+
+TEST_F(NssDaemonTest, SetuidProgramSeesNoProvisionalEntry) {
+  start(kHostUserRole);
+  // Effective root with its caller's real uid, as chfn run by nobody; even
+  // named as sshd (which a real setuid program would not take from its
+  // caller's environment).
+  EXPECT_EQ(pwnam_as(65534, 0, "bot-new"), NSS_STATUS_NOTFOUND);
+  EXPECT_EQ(pwnam_as(1000, 0, "x-1"), NSS_STATUS_NOTFOUND);
+  EXPECT_EQ(pwnam_as(0, 0, "bot-new"), NSS_STATUS_SUCCESS) << "the control: sshd itself, as root";
+  EXPECT_FALSE(std::filesystem::exists(db_path));
 }
 
 TEST_F(NssDaemonTest, UnprivilegedLookupNeverAsksTheDaemon) {
   start(kHostUserRole);
-  EXPECT_EQ(pwnam_as(65534, "bot-new"), NSS_STATUS_NOTFOUND);
-  auto db = read_userdb(db_path);
-  ASSERT_TRUE(db.ok());
-  EXPECT_TRUE(db->users.empty());
+  EXPECT_EQ(pwnam_as(65534, 65534, "bot-new"), NSS_STATUS_NOTFOUND);
+  EXPECT_FALSE(std::filesystem::exists(db_path));
 }
 
-TEST_F(NssDaemonTest, BypassVariableKeepsTheDaemonOutOfTheLookup) {
-  start(kHostUserRole);
-  setenv("MACHINEID_NSS_BYPASS_DAEMON", "1", 1);
-  passwd p{};
-  int e = 0;
-  EXPECT_EQ(pwnam("bot-new", p, e), NSS_STATUS_NOTFOUND);
-  auto db = read_userdb(db_path);
-  ASSERT_TRUE(db.ok());
-  EXPECT_TRUE(db->users.empty());
-}
-
-TEST_F(NssDaemonTest, OnlyLoginsSomeRoleCanGrantAreReserved) {
+TEST_F(NssDaemonTest, OnlyLoginsSomeRoleCanGrantAreAnswered) {
   start(kLiteralRole);
   passwd p{};
   int e = 0;
   EXPECT_EQ(pwnam("random-guess", p, e), NSS_STATUS_NOTFOUND);
   EXPECT_EQ(pwnam("bad:name", p, e), NSS_STATUS_NOTFOUND);
   ASSERT_EQ(pwnam("bot-ci", p, e), NSS_STATUS_SUCCESS);
-  EXPECT_EQ(p.pw_uid, 61000u);
+  EXPECT_GE(p.pw_uid, 61000u);
+  EXPECT_LE(p.pw_uid, 61099u);
 }
 
-TEST_F(NssDaemonTest, OnlyRootMayReserveOrForgetWhileTheClientUserMayList) {
+TEST_F(NssDaemonTest, OnlyRootMayAskOrForgetWhileTheClientUserMayList) {
   start(kHostUserRole);
   pid_t pid = fork();
   if (pid == 0) {
     // The harness's client_user.
     if (setresuid(65534, 65534, 65534) != 0) _exit(100);
     auto ask = [&](const ByteVector& request) { return call_daemon(h->socket(), request, 2000); };
-    auto reserve = ask(encode(UserRequest{"bot-new"}, MessageKind::reserve_user));
+    auto reserve = ask(encode(UserRequest{"bot-new"}, MessageKind::provisional_user));
     auto forget = ask(encode(UserRequest{"bot-new"}, MessageKind::forget_user));
     auto list = ask(encode_simple(MessageKind::users));
     bool refused =
@@ -618,7 +669,7 @@ TEST_F(NssDaemonTest, OnlyRootMayReserveOrForgetWhileTheClientUserMayList) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status) & 1, 0) << "an unprivileged peer reserved or forgot a host user";
+  EXPECT_EQ(WEXITSTATUS(status) & 1, 0) << "an unprivileged peer was answered or forgot a host user";
   EXPECT_EQ(WEXITSTATUS(status) & 2, 0) << "the client user could not list host users";
   auto db = read_userdb(db_path);
   ASSERT_TRUE(db.ok());
@@ -634,6 +685,7 @@ TEST_F(NssDaemonTest, CorruptDatabaseIsReportedAndNeverOverwritten) {
   setenv("MACHINEID_NSS_DB", path.c_str(), 1);
   setenv("MACHINEID_NSS_SOCKET", h->socket().c_str(), 1);
   unsetenv("MACHINEID_NSS_BYPASS_DAEMON");
+  setenv("MACHINEID_NSS_SSHD", self_exe().c_str(), 1);
   passwd p{};
   int e = 0;
   EXPECT_EQ(pwnam("bot-new", p, e), NSS_STATUS_UNAVAIL);

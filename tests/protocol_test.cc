@@ -45,10 +45,10 @@ TEST(ProtocolTest, SessionEventRoundTrips) {
 }
 
 TEST(ProtocolTest, HostUserMessagesRoundTrip) {
-  auto request = decode_user_request(encode(UserRequest{"bot-ci"}, MessageKind::reserve_user), MessageKind::reserve_user);
+  auto request = decode_user_request(encode(UserRequest{"bot-ci"}, MessageKind::provisional_user), MessageKind::provisional_user);
   ASSERT_TRUE(request.ok());
   EXPECT_EQ(request->login, "bot-ci");
-  EXPECT_FALSE(decode_user_request(encode(UserRequest{"x"}, MessageKind::forget_user), MessageKind::reserve_user).ok());
+  EXPECT_FALSE(decode_user_request(encode(UserRequest{"x"}, MessageKind::forget_user), MessageKind::provisional_user).ok());
   HostUserReply m{true, "", "bot-ci", 61000, 61000, "bot ci", "/home/bot-ci", "/bin/sh"};
   auto back = decode_host_user_reply(encode(m));
   ASSERT_TRUE(back.ok()) << back.error().message;

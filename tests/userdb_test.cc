@@ -33,14 +33,15 @@ UserDb sample() {
   UserDb db;
   db.users = {user("bot-ci", 61001, {27, 61003}), user("alice", 61000, {61003}),
               user("deploy", 61002)};
-  HostUser pending = user("guess", 61004);
-  pending.pending = true;
-  pending.first_login = pending.last_login = 0;
-  pending.expires = 1700000400;
-  db.users.push_back(pending);
   db.users[0].bot = "ci";
   db.groups = {HostGroup{"builders", 61003}};
   db.retired = {RetiredUser{"gone", 60999, 1690000000}};
+  db.taken = {TakenId{61004, TakenId::Kind::other, 1700000200},
+              TakenId{60999, TakenId::Kind::user, 1680000000},
+              TakenId{61000, TakenId::Kind::user, 1700000000},
+              TakenId{61001, TakenId::Kind::user, 1700000000},
+              TakenId{61002, TakenId::Kind::user, 1700000000},
+              TakenId{61003, TakenId::Kind::group, 1700000000}};
   return db;
 }
 
@@ -65,7 +66,7 @@ TEST(UserDbTest, WhatIsWrittenReadsBackTheSame) {
   UserDb db = sample();
   auto back = parse_userdb(bytes_of(db));
   ASSERT_TRUE(back.ok()) << back.error().message;
-  ASSERT_EQ(back->users.size(), 4u);
+  ASSERT_EQ(back->users.size(), 3u);
   // Stored sorted by name.
   EXPECT_EQ(back->users[0].login, "alice");
   const HostUser& ci = back->users[1];
@@ -77,14 +78,75 @@ TEST(UserDbTest, WhatIsWrittenReadsBackTheSame) {
   EXPECT_EQ(ci.bot, "ci");
   EXPECT_EQ(ci.first_login, 1700000000);
   EXPECT_EQ(ci.last_login, 1700000100);
-  EXPECT_FALSE(ci.pending);
-  EXPECT_TRUE(back->users[3].pending);
-  EXPECT_EQ(back->users[3].expires, 1700000400);
   ASSERT_EQ(back->groups.size(), 1u);
   EXPECT_EQ(back->groups[0].name, "builders");
   ASSERT_EQ(back->retired.size(), 1u);
   EXPECT_EQ(back->retired[0].uid, 60999u);
   EXPECT_EQ(back->retired[0].login, "gone");
+  // Sorted by id, kind and time kept.
+  ASSERT_EQ(back->taken.size(), 6u);
+  EXPECT_EQ(back->taken[0].id, 60999u);
+  EXPECT_EQ(back->taken[5].id, 61004u);
+  EXPECT_EQ(back->taken[5].kind, TakenId::Kind::other);
+  EXPECT_EQ(back->taken[5].since, 1700000200);
+}
+
+// A version 1 file, as the reservation-era daemon wrote it: same records,
+// a shorter header, and pending users. Made from a version 2 file of the
+// same users, its taken section left as stray bytes version 1 ignores.
+std::string version1_with_pending(const UserDb& db, const std::string& pending) {
+  std::string bytes = bytes_of(db);
+  mid_userdb_header h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  h.version = 1;
+  for (std::uint32_t i = 0; i < h.users.count; ++i) {
+    mid_userdb_user u;
+    std::size_t at = h.users.offset + i * sizeof u;
+    std::memcpy(&u, bytes.data() + at, sizeof u);
+    if (pending == bytes.data() + h.strings.offset + u.name) {
+      u.flags = MID_USERDB_PENDING;
+      u.unused = 1700000400;  // its expiry
+    }
+    std::memcpy(bytes.data() + at, &u, sizeof u);
+  }
+  std::memset(&h.taken, 0xff, sizeof h.taken);  // not part of a version 1 header
+  std::memcpy(bytes.data(), &h, sizeof h);
+  h.checksum = mid_userdb_checksum(bytes.data() + 16, bytes.size() - 16);
+  std::memcpy(bytes.data(), &h, MID_USERDB_HEADER_V1_SIZE);
+  return bytes;
+}
+
+TEST(UserDbTest, VersionOneFileReadsWithoutItsReservations) {
+  std::string v1 = version1_with_pending(sample(), "deploy");
+  Opened f(v1);
+  ASSERT_EQ(f.rc, MID_USERDB_OK) << mid_userdb_strerror(f.rc);
+  EXPECT_EQ(f.db.ntaken, 0u);
+  const mid_userdb_user* deploy = mid_userdb_user_by_name(&f.db, "deploy");
+  ASSERT_NE(deploy, nullptr);
+  EXPECT_EQ(deploy->flags, MID_USERDB_PENDING) << "the NSS module serves no pending entry";
+  auto back = parse_userdb(v1);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  ASSERT_EQ(back->users.size(), 2u) << "the reservation is gone";
+  EXPECT_EQ(back->users[0].login, "alice");
+  EXPECT_EQ(back->users[1].login, "bot-ci");
+  // Every id the file gave (not the pending one's) is taken, since ever.
+  std::vector<std::uint32_t> taken;
+  for (const auto& t : back->taken) {
+    taken.push_back(t.id);
+    EXPECT_EQ(t.since, 0);
+  }
+  EXPECT_EQ(taken, (std::vector<std::uint32_t>{60999, 61000, 61001, 61003}));
+}
+
+TEST(UserDbTest, PendingUserInAVersionTwoFileIsRejected) {
+  std::string bytes = bytes_of(sample());
+  mid_userdb_header h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  std::uint32_t pending = MID_USERDB_PENDING;
+  std::memcpy(bytes.data() + h.users.offset + offsetof(mid_userdb_user, flags), &pending, sizeof pending);
+  h.checksum = mid_userdb_checksum(bytes.data() + 16, bytes.size() - 16);
+  std::memcpy(bytes.data(), &h, sizeof h);
+  EXPECT_EQ(Opened(bytes).rc, MID_USERDB_E_LAYOUT);
 }
 
 TEST(UserDbTest, ReaderFindsUsersByNameAndUidAndGroupsByNameAndGid) {
@@ -99,7 +161,7 @@ TEST(UserDbTest, ReaderFindsUsersByNameAndUidAndGroupsByNameAndGid) {
   const mid_userdb_group* g = mid_userdb_group_by_name(&f.db, "builders");
   ASSERT_NE(g, nullptr);
   EXPECT_EQ(mid_userdb_group_by_gid(&f.db, 61003), g);
-  // Members: the active users that hold the group, not the pending one.
+  // Members: the users that hold the group.
   std::vector<std::string> members;
   for (std::uint32_t i = 0; i < g->nmembers; ++i)
     members.push_back(mid_userdb_string(&f.db, f.db.users[f.db.ids[g->members + i]].name));
@@ -146,7 +208,9 @@ TEST(UserDbTest, WrongMagicOrVersionIsRejectedNamingWhy) {
   other_magic[0] = 'X';
   EXPECT_EQ(Opened(other_magic).rc, MID_USERDB_E_MAGIC);
   std::string other_version = good;
-  other_version[16] = 2;  // version, right after magic and checksum
+  other_version[16] = 3;  // version, right after magic and checksum
+  EXPECT_EQ(Opened(other_version).rc, MID_USERDB_E_VERSION);
+  other_version[16] = 0;
   EXPECT_EQ(Opened(other_version).rc, MID_USERDB_E_VERSION);
 }
 
@@ -209,7 +273,7 @@ TEST(UserDbTest, WriteReplacesTheFileAtomicallyAndLeavesNoTemporaries) {
   if (reader == 0) {
     while (access(stop.c_str(), F_OK) != 0) {
       auto db = read_userdb(path);
-      if (!db.ok() || (db->users.size() != 1 && db->users.size() != 4)) _exit(1);
+      if (!db.ok() || (db->users.size() != 1 && db->users.size() != 3)) _exit(1);
     }
     _exit(0);
   }

@@ -79,7 +79,8 @@ Status Engine::start(std::int64_t now) {
   policy_->config = std::move(*config);
   // The first load runs here, before the socket is served; it is also the
   // host users' first load, repeated on each reload until it succeeds.
-  host_users_ = std::make_unique<HostUsers>(policy_->config.daemon.state_dir + "/" + std::string(kUserDbFileName));
+  host_users_ = std::make_unique<HostUsers>(policy_->config.daemon.state_dir + "/" + std::string(kUserDbFileName),
+                                            system_accounts());
   started_at_ = now;
   apply(load_fresh_policy(config_path_, *policy_), "start", now);
   applied_generation_ = started_generation_;
@@ -338,13 +339,13 @@ bool Engine::may_create_host_user(std::string_view login) const {
   return false;
 }
 
-HostUserReply Engine::reserve_user(const std::string& login, std::int64_t now) {
+HostUserReply Engine::provisional_user(const std::string& login) const {
   if (!may_create_host_user(login)) {
     HostUserReply r;
     r.message = "no role creates a host user '" + login + "' on this node";
     return r;
   }
-  return host_users_->reserve(login, policy_->config.host_users, now);
+  return host_users_->provisional(login, policy_->config.host_users);
 }
 
 Status Engine::forget_user(const std::string& login, std::int64_t now) {
@@ -385,11 +386,13 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
   if (!blob.ok()) d.detail = "certificate: " + blob.error().message;
 
   // The host user must be durable before the allow is answered: sshd starts
-  // the session with it right after.
+  // the session with the uid it resolved before authentication right after.
+  // A login no source has is denied unless a granting role creates it.
   bool host_user = false;
-  if (d.allowed && d.create_host_user_mode && d.identity) {
+  if (d.allowed && d.identity && policy_->config.policy.mode == PolicyMode::roles) {
     const Config& c = policy_->config;
-    GrantRequest grant{request.login, d.host_groups, std::nullopt, d.identity->bot.value_or("")};
+    GrantRequest grant{request.login, d.host_groups, std::nullopt, d.identity->bot.value_or(""),
+                       d.create_host_user_mode.has_value()};
     grant.groups.insert(grant.groups.end(), c.host_users.groups.begin(), c.host_users.groups.end());
     if (auto t = d.identity->traits.find(kUidTrait); t != d.identity->traits.end() && !t->second.empty())
       grant.uid_trait = t->second.front();
@@ -397,7 +400,7 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
     if (!granted.ok()) {
       d.allowed = false;
       d.reason = Reason::role;
-      d.detail = "host user '" + request.login + "' cannot be created: " + granted.error().message;
+      d.detail = "host user '" + request.login + "': " + granted.error().message;
     } else {
       if (!granted->note.empty()) log("host user " + request.login + ": " + granted->note);
       host_user = granted->uid.has_value();
@@ -533,8 +536,8 @@ std::string Engine::status_json(std::int64_t now) const {
   if (np.krl_error) krl["error"] = *np.krl_error;
   j["krl"] = krl;
   j["host_users"] = {{"db", host_users_->path()},
-                     {"users", host_users_->active_count()},
-                     {"reservations", host_users_->reservation_count(now)}};
+                     {"users", host_users_->user_count()},
+                     {"taken_by_other_sources", host_users_->foreign_count()}};
   j["errors"] = errors_;
   if (ca_refresher_) {
     auto r = ca_refresher_->state();

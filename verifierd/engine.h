@@ -87,12 +87,13 @@ class Engine {
   machineid::DecideReply decide(const machineid::DecideRequest& request, pid_t peer, std::int64_t now);
   // Writes a PAM session's open or close to the audit trail.
   void session_event(const machineid::SessionEvent& event);
-  // The NSS module's lookup before authentication (HostUsers::reserve), for
-  // logins some role could give a host user on this node.
-  machineid::HostUserReply reserve_user(const std::string& login, std::int64_t now);
+  // sshd's lookup before authentication (HostUsers::provisional), for
+  // logins some loaded role could give a host user on this node. Writes
+  // nothing.
+  machineid::HostUserReply provisional_user(const std::string& login) const;
   // Retires a host user's uid forever (machineidctl users --forget).
   machineid::Status forget_user(const std::string& login, std::int64_t now);
-  std::string users_json(std::int64_t now) const { return host_users_->list_json(now); }
+  std::string users_json() const { return host_users_->list_json(); }
   std::string status_json(std::int64_t now) const;
 
   const machineid::Config& config() const { return policy_->config; }

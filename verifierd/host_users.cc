@@ -1,5 +1,7 @@
 #include "host_users.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -20,6 +22,8 @@ namespace fs = std::filesystem;
 
 // /etc/passwd and /etc/group are small; this only guards against a runaway file.
 constexpr std::size_t kMaxAccountFileBytes = 64 * 1024 * 1024;
+// Buffers for getpw*_r / getgr*_r start here and double on ERANGE up to the cap.
+constexpr std::size_t kFirstBuffer = 4096, kMaxBuffer = 1 << 20;
 
 std::optional<std::uint32_t> parse_id(std::string_view s) {
   std::uint32_t v = 0;
@@ -28,21 +32,102 @@ std::optional<std::uint32_t> parse_id(std::string_view s) {
   return v;
 }
 
-// Calls f(name, id) for each "name:x:id:..." line; NIS "+"/"-" lines and
-// malformed ones are skipped.
-template <class F>
-void for_each_entry(const std::string& text, F f) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#' || line[0] == '+' || line[0] == '-') continue;
-    auto c1 = line.find(':');
-    auto c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
-    auto c3 = c2 == std::string::npos ? c2 : line.find(':', c2 + 1);
-    if (c3 == std::string::npos || c1 == 0) continue;
-    if (auto id = parse_id(std::string_view(line).substr(c2 + 1, c3 - c2 - 1)))
-      f(line.substr(0, c1), *id);
+Lookup found(std::uint32_t id) { return Lookup{Lookup::State::found, id, ""}; }
+Lookup failed(std::string why) { return Lookup{Lookup::State::failed, 0, std::move(why)}; }
+
+// One getpw*_r / getgr*_r call with a growing buffer. `call` returns the
+// function's result and sets `id` when it found an entry.
+template <class Call>
+Lookup ask_glibc(const std::string& what, Call call) {
+  for (std::size_t size = kFirstBuffer; size <= kMaxBuffer; size *= 2) {
+    std::vector<char> buf(size);
+    std::optional<std::uint32_t> id;
+    int rc = call(buf.data(), buf.size(), id);
+    if (rc == ERANGE) continue;
+    if (rc == 0) return id ? found(*id) : Lookup{};
+    // "Not found" may come back as one of these (getpwnam(3)); anything else
+    // is a source that could not answer, which must not pass for "absent".
+    if (rc == ENOENT || rc == ESRCH) return Lookup{};
+    return failed(what + ": " + std::strerror(rc));
   }
+  return failed(what + ": entry larger than " + std::to_string(kMaxBuffer) + " bytes");
 }
+
+class SystemAccounts final : public Accounts {
+ public:
+  Lookup user(std::string_view name) override {
+    std::string n(name);
+    return ask_glibc("getpwnam " + n, [&](char* b, std::size_t s, auto& id) {
+      passwd pw{}, *out = nullptr;
+      int rc = getpwnam_r(n.c_str(), &pw, b, s, &out);
+      if (rc == 0 && out) id = out->pw_uid;
+      return rc;
+    });
+  }
+  Lookup group(std::string_view name) override {
+    std::string n(name);
+    return ask_glibc("getgrnam " + n, [&](char* b, std::size_t s, auto& id) {
+      struct group gr{}, *out = nullptr;
+      int rc = getgrnam_r(n.c_str(), &gr, b, s, &out);
+      if (rc == 0 && out) id = out->gr_gid;
+      return rc;
+    });
+  }
+  Lookup uid(std::uint32_t v) override {
+    return ask_glibc("getpwuid " + std::to_string(v), [&](char* b, std::size_t s, auto& id) {
+      passwd pw{}, *out = nullptr;
+      int rc = getpwuid_r(v, &pw, b, s, &out);
+      if (rc == 0 && out) id = out->pw_uid;
+      return rc;
+    });
+  }
+  Lookup gid(std::uint32_t v) override {
+    return ask_glibc("getgrgid " + std::to_string(v), [&](char* b, std::size_t s, auto& id) {
+      struct group gr{}, *out = nullptr;
+      int rc = getgrgid_r(v, &gr, b, s, &out);
+      if (rc == 0 && out) id = out->gr_gid;
+      return rc;
+    });
+  }
+};
+
+class FileAccounts final : public Accounts {
+ public:
+  FileAccounts(std::string passwd, std::string group)
+      : passwd_(std::move(passwd)), group_(std::move(group)) {}
+  Lookup user(std::string_view name) override { return by_name(passwd_, name); }
+  Lookup group(std::string_view name) override { return by_name(group_, name); }
+  Lookup uid(std::uint32_t id) override { return by_id(passwd_, id); }
+  Lookup gid(std::uint32_t id) override { return by_id(group_, id); }
+
+ private:
+  // Calls f(name, id) for each "name:x:id:..." line until it returns true;
+  // NIS "+"/"-" lines and malformed ones are skipped, as glibc does.
+  template <class F>
+  static Lookup scan(const std::string& path, F f) {
+    auto text = read_file(path, kMaxAccountFileBytes);
+    if (!text.ok()) return failed(text.error().message);
+    std::istringstream in(*text);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty() || line[0] == '#' || line[0] == '+' || line[0] == '-') continue;
+      auto c1 = line.find(':');
+      auto c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
+      auto c3 = c2 == std::string::npos ? c2 : line.find(':', c2 + 1);
+      if (c3 == std::string::npos || c1 == 0) continue;
+      auto id = parse_id(std::string_view(line).substr(c2 + 1, c3 - c2 - 1));
+      if (id && f(std::string_view(line).substr(0, c1), *id)) return found(*id);
+    }
+    return Lookup{};
+  }
+  static Lookup by_name(const std::string& path, std::string_view name) {
+    return scan(path, [&](std::string_view n, std::uint32_t) { return n == name; });
+  }
+  static Lookup by_id(const std::string& path, std::uint32_t id) {
+    return scan(path, [&](std::string_view, std::uint32_t v) { return v == id; });
+  }
+
+  std::string passwd_, group_;
+};
 
 HostUserReply refusal(std::string message) {
   HostUserReply r;
@@ -50,14 +135,15 @@ HostUserReply refusal(std::string message) {
   return r;
 }
 
-HostUserReply entry_of(const HostUser& u) {
+HostUserReply entry(std::string_view login, std::uint32_t uid, const std::string& gecos,
+                    const std::string& home, const std::string& shell) {
   HostUserReply r;
   r.found = true;
-  r.name = u.login;
-  r.uid = r.gid = u.uid;
-  r.gecos = u.gecos;
-  r.home = u.home;
-  r.shell = u.shell;
+  r.name = std::string(login);
+  r.uid = r.gid = uid;
+  r.gecos = gecos;
+  r.home = home;
+  r.shell = shell;
   return r;
 }
 
@@ -69,46 +155,18 @@ std::string home_of(const Config::HostUsers& config, std::string_view login) {
   return home;
 }
 
-// Every id a new user or group must not take.
-std::set<std::uint32_t> taken_ids(const UserDb& db, const LocalAccounts& local) {
-  std::set<std::uint32_t> taken(local.uids);
-  taken.insert(local.gids.begin(), local.gids.end());
-  for (const auto& u : db.users) taken.insert(u.uid);
-  for (const auto& r : db.retired) taken.insert(r.uid);
-  for (const auto& g : db.groups) taken.insert(g.gid);
-  return taken;
+// db.taken is kept sorted by id (as the file stores it), so that a lookup
+// costs a binary search however many ids are taken.
+const TakenId* find_taken(const UserDb& db, std::uint32_t id) {
+  auto it = std::lower_bound(db.taken.begin(), db.taken.end(), id,
+                             [](const TakenId& t, std::uint32_t v) { return t.id < v; });
+  return it != db.taken.end() && it->id == id ? &*it : nullptr;
 }
 
-// The lowest id in [uid_min, uid_max] that is not taken. Never goes outside
-// the range: a full range is an error, not a wrap-around.
-Result<std::uint32_t> allocate(const std::set<std::uint32_t>& taken,
-                               const Config::HostUsers& config) {
-  std::uint64_t candidate = config.uid_min;
-  for (auto it = taken.lower_bound(config.uid_min); it != taken.end() && *it == candidate; ++it)
-    ++candidate;
-  if (candidate > config.uid_max)
-    return make_error(Errc::limit, "no free uid in [" + std::to_string(config.uid_min) + ", " +
-                                       std::to_string(config.uid_max) +
-                                       "]: every one is a host user's, retired, " +
-                                       "reserved or in /etc/passwd or /etc/group");
-  return static_cast<std::uint32_t>(candidate);
-}
-
-// The uid a host_user_uid trait asks for, when it is one we may give.
-std::optional<std::uint32_t> trait_uid(const std::string& value,
-                                       const std::set<std::uint32_t>& taken, std::string& note) {
-  auto uid = parse_id(value);
-  if (!uid || *uid < kMinHostUid || *uid > kMaxHostUid || *uid == 65534 || *uid == 65535) {
-    note = std::string(kUidTrait) + " '" + value + "' is not a uid in [" +
-           std::to_string(kMinHostUid) + ", " + std::to_string(kMaxHostUid) +
-           "] other than 65534 and 65535";
-    return std::nullopt;
-  }
-  if (taken.count(*uid)) {
-    note = std::string(kUidTrait) + " " + value + " is taken";
-    return std::nullopt;
-  }
-  return uid;
+void add_taken(UserDb& db, TakenId taken) {
+  auto it = std::lower_bound(db.taken.begin(), db.taken.end(), taken.id,
+                             [](const TakenId& t, std::uint32_t v) { return t.id < v; });
+  if (it == db.taken.end() || it->id != taken.id) db.taken.insert(it, taken);
 }
 
 HostUser* find_user(UserDb& db, std::string_view login) {
@@ -117,46 +175,65 @@ HostUser* find_user(UserDb& db, std::string_view login) {
   return it == db.users.end() ? nullptr : &*it;
 }
 
+const HostUser* find_user(const UserDb& db, std::string_view login) {
+  return find_user(const_cast<UserDb&>(db), login);
+}
+
 const HostGroup* find_group(const UserDb& db, std::string_view name) {
   auto it = std::find_if(db.groups.begin(), db.groups.end(),
                          [&](const HostGroup& g) { return g.name == name; });
   return it == db.groups.end() ? nullptr : &*it;
 }
 
-// Why `login` cannot be a host user of its own, or "".
-std::string conflict(const UserDb& db, const LocalAccounts& local, std::string_view login) {
-  if (!valid_host_login(login))
-    return "'" + std::string(login) + "' is not a valid login for a host user";
-  if (local.groups.count(login) || find_group(db, login))
-    return "a group named '" + std::string(login) +
-           "' exists, so it cannot be the host user's primary group";
-  return "";
+// The uids of `name`'s probe sequence in the range, in order: every uid of
+// the range once, starting at the hash.
+class Sequence {
+ public:
+  Sequence(std::string_view name, const Config::HostUsers& c)
+      : min_(c.uid_min), size_(std::uint64_t{c.uid_max} - c.uid_min + 1),
+        start_(login_hash(name) % size_) {}
+  std::uint64_t size() const { return size_; }
+  std::uint32_t operator[](std::uint64_t i) const {
+    return static_cast<std::uint32_t>(min_ + (start_ + i) % size_);
+  }
+
+ private:
+  std::uint64_t min_, size_, start_;
+};
+
+// Whether another source knows `id` as a uid or a gid (both: the host
+// user's primary group has its uid as gid).
+Lookup foreign_id(Accounts& accounts, std::uint32_t id) {
+  Lookup u = accounts.uid(id);
+  if (u.found() || u.failed()) return u;
+  return accounts.gid(id);
+}
+
+std::string range_of(const Config::HostUsers& c) {
+  return "[" + std::to_string(c.uid_min) + ", " + std::to_string(c.uid_max) + "]";
 }
 
 }  // namespace
 
-Result<LocalAccounts> read_local_accounts(const std::string& passwd_path,
-                                          const std::string& group_path) {
-  LocalAccounts out;
-  auto passwd = read_file(passwd_path, kMaxAccountFileBytes);
-  if (!passwd.ok()) return passwd.error();
-  auto group = read_file(group_path, kMaxAccountFileBytes);
-  if (!group.ok()) return group.error();
-  for_each_entry(*passwd, [&](std::string name, std::uint32_t uid) {
-    out.users.insert(std::move(name));
-    out.uids.insert(uid);
-  });
-  for_each_entry(*group, [&](std::string name, std::uint32_t gid) {
-    out.groups.emplace(std::move(name), gid);
-    out.gids.insert(gid);
-  });
-  return out;
+std::unique_ptr<Accounts> system_accounts() { return std::make_unique<SystemAccounts>(); }
+
+std::unique_ptr<Accounts> file_accounts(std::string passwd_path, std::string group_path) {
+  return std::make_unique<FileAccounts>(std::move(passwd_path), std::move(group_path));
 }
 
-HostUsers::HostUsers(std::string db_path, std::string passwd_path, std::string group_path)
-    : db_path_(std::move(db_path)),
-      passwd_path_(std::move(passwd_path)),
-      group_path_(std::move(group_path)) {}
+std::uint64_t login_hash(std::string_view login) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : login) h = (h ^ c) * 0x100000001b3ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+HostUsers::HostUsers(std::string db_path, std::unique_ptr<Accounts> accounts)
+    : db_path_(std::move(db_path)), accounts_(std::move(accounts)) {}
 
 Status HostUsers::load() {
   // A daemon killed while writing leaves write_file_atomic's temporary
@@ -164,8 +241,8 @@ Status HostUsers::load() {
   std::error_code ec;
   fs::path path(db_path_);
   std::string stale = path.filename().string() + ".tmp.";
-  for (const auto& entry : fs::directory_iterator(path.parent_path(), ec))
-    if (entry.path().filename().string().rfind(stale, 0) == 0) fs::remove(entry.path(), ec);
+  for (const auto& e : fs::directory_iterator(path.parent_path(), ec))
+    if (e.path().filename().string().rfind(stale, 0) == 0) fs::remove(e.path(), ec);
   auto db = read_userdb(db_path_);
   if (!db.ok()) {
     error_ = db.error().message +
@@ -177,16 +254,6 @@ Status HostUsers::load() {
   return {};
 }
 
-Result<LocalAccounts> HostUsers::local() const {
-  return read_local_accounts(passwd_path_, group_path_);
-}
-
-UserDb HostUsers::pruned(std::int64_t now) const {
-  UserDb db = db_;
-  std::erase_if(db.users, [&](const HostUser& u) { return u.pending && u.expires <= now; });
-  return db;
-}
-
 Status HostUsers::commit(UserDb next) {
   std::string dir = db_path_.substr(0, db_path_.rfind('/'));
   if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
@@ -196,146 +263,218 @@ Status HostUsers::commit(UserDb next) {
   return {};
 }
 
-HostUserReply HostUsers::reserve(std::string_view login, const Config::HostUsers& config,
-                                 std::int64_t now) {
+HostUserReply HostUsers::provisional(std::string_view login,
+                                     const Config::HostUsers& config) const {
   if (!available()) return refusal(error_);
-  auto local = this->local();
-  if (!local.ok()) return refusal(local.error().message);
-  if (local->users.count(login)) return refusal("'" + std::string(login) + "' is a local account");
-  UserDb next = pruned(now);
-  if (const HostUser* u = find_user(next, login)) return entry_of(*u);
-  if (std::string why = conflict(next, *local, login); !why.empty()) return refusal(why);
-  if (reservation_count(now) >= kMaxReservations)
-    return refusal(std::to_string(kMaxReservations) + " reservations are pending; try again later");
-  auto uid = allocate(taken_ids(next, *local), config);
-  if (!uid.ok()) return refusal(uid.error().message);
+  if (!valid_host_login(login))
+    return refusal("'" + std::string(login) + "' is not a valid login for a host user");
+  if (const HostUser* u = find_user(db_, login))
+    return entry(u->login, u->uid, u->gecos, u->home, u->shell);
+  Lookup named = accounts_->user(login);
+  if (named.found()) return refusal("'" + std::string(login) + "' is another source's account");
+  if (named.failed()) return refusal(named.error);
+  Lookup group = accounts_->group(login);
+  if (group.found() || find_group(db_, login))
+    return refusal("a group named '" + std::string(login) + "' exists");
+  if (group.failed()) return refusal(group.error);
 
-  HostUser u;
-  u.login = std::string(login);
-  u.uid = *uid;
-  u.home = home_of(config, login);
-  u.shell = config.shell;
-  u.pending = true;
-  u.expires = now + kReservationSeconds;
-  next.users.push_back(u);
-  if (auto s = commit(std::move(next)); !s.ok()) return refusal(s.error().message);
-  return entry_of(u);
+  Sequence seq(login, config);
+  int foreign = 0;
+  for (std::uint64_t i = 0; i < seq.size(); ++i) {
+    std::uint32_t uid = seq[i];
+    if (find_taken(db_, uid)) continue;
+    Lookup other = foreign_id(*accounts_, uid);
+    if (other.failed()) return refusal(other.error);
+    if (!other.found()) return entry(login, uid, "", home_of(config, login), config.shell);
+    if (++foreign >= kMaxForeignProbes)
+      return refusal(std::to_string(kMaxForeignProbes) +
+                     " uids in a row are known to other sources; an allowed login records them");
+  }
+  return refusal("no free uid in " + range_of(config));
 }
 
 Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config::HostUsers& config,
                                       std::int64_t now) {
-  if (!available()) return make_error(Errc::io, error_);
-  MID_TRY(local, this->local());
-  if (local.users.count(request.login)) return GrantOutcome{};
-  UserDb next = pruned(now);
+  const std::string& login = request.login;
   GrantOutcome outcome;
-  std::set<std::uint32_t> taken = taken_ids(next, local);
+  auto note = [&](const std::string& what) {
+    outcome.note += (outcome.note.empty() ? "" : "; ") + what;
+  };
 
-  HostUser* user = find_user(next, request.login);
+  // machineid is the last source: a login another source has is that
+  // source's account, even if it was once a host user too, and needs no
+  // users.db (a broken one must not lock root out).
+  Lookup named = accounts_->user(login);
+  if (named.failed()) return make_error(Errc::io, named.error);
+  if (named.found()) return outcome;
+  if (!available()) return make_error(Errc::io, error_);
+  UserDb next = db_;
+  bool must_write = false;  // the login's access depends on this write
+
+  HostUser* user = find_user(next, login);
   if (user == nullptr) {
-    if (std::string why = conflict(next, local, request.login); !why.empty())
-      return make_error(Errc::unsupported, why);
-    HostUser u;
-    u.login = request.login;
-    std::optional<std::uint32_t> wanted;
-    if (request.uid_trait) wanted = trait_uid(*request.uid_trait, taken, outcome.note);
-    if (wanted) {
-      u.uid = *wanted;
-    } else {
-      MID_TRY(uid, allocate(taken, config));
-      u.uid = uid;
+    if (!request.create)
+      return make_error(Errc::unsupported,
+                        "'" + login + "' exists in no NSS source and no role granting it sets " +
+                            "create_host_user_mode");
+    if (!valid_host_login(login))
+      return make_error(Errc::unsupported, "'" + login + "' is not a valid login for a host user");
+    Lookup group = accounts_->group(login);
+    if (group.failed()) return make_error(Errc::io, group.error);
+    if (group.found() || find_group(next, login))
+      return make_error(Errc::unsupported, "a group named '" + login +
+                                               "' exists, so it cannot be the host user's primary group");
+
+    // The walk sshd's lookup made, again; see host_users.h for the denials.
+    Sequence seq(login, config);
+    std::optional<std::uint32_t> uid;
+    std::string stale;  // why sshd may hold another uid than the one found
+    bool recorded = false;
+    for (std::uint64_t i = 0; i < seq.size() && !uid; ++i) {
+      std::uint32_t c = seq[i];
+      if (const TakenId* t = find_taken(next, c)) {
+        auto by = found_by_.find(c);
+        bool own = t->kind == TakenId::Kind::other && by != found_by_.end() &&
+                   by->second.first == login && by->second.second == t->since;
+        if (!own && (t->since > now || now - t->since < kProvisionalSeconds) && stale.empty())
+          stale = "uid " + std::to_string(c) + ", earlier in its sequence, was taken at " +
+                  std::to_string(t->since) + "; a connection that looked '" + login +
+                  "' up before may hold it: try again after " +
+                  std::to_string(t->since + kProvisionalSeconds);
+        continue;
+      }
+      Lookup other = foreign_id(*accounts_, c);
+      if (other.failed()) return make_error(Errc::io, other.error);
+      if (other.found()) {
+        add_taken(next, TakenId{c, TakenId::Kind::other, now});
+        found_by_[c] = {login, now};
+        recorded = true;
+        continue;
+      }
+      uid = c;
     }
-    taken.insert(u.uid);
-    u.home = home_of(config, request.login);
+    if (recorded) {
+      // sshd looked the login up before another source took those uids, or
+      // after: it cannot be told, so this attempt is denied and the next
+      // one's lookup skips them.
+      auto written = commit(std::move(next));
+      std::string why = "uids earlier in the sequence of '" + login +
+                        "' are known to another NSS source (now recorded as taken); the uid sshd "
+                        "resolved may be one of them: try again";
+      if (!written.ok()) why += " (recording them failed: " + written.error().message + ")";
+      return make_error(Errc::unsupported, why);
+    }
+    if (!stale.empty()) return make_error(Errc::unsupported, stale);
+    if (!uid) return make_error(Errc::limit, "no free uid in " + range_of(config));
+
+    if (request.uid_trait && *request.uid_trait != std::to_string(*uid))
+      note(std::string(kUidTrait) + " " + *request.uid_trait + " not used: sshd resolved '" + login +
+           "' before authentication with uid " + std::to_string(*uid));
+    HostUser u;
+    u.login = login;
+    u.uid = *uid;
+    u.home = home_of(config, login);
     u.shell = config.shell;
+    u.first_login = now;
+    add_taken(next, TakenId{*uid, TakenId::Kind::user, now});
     next.users.push_back(std::move(u));
     user = &next.users.back();
-  } else if (user->pending && request.uid_trait &&
-             *request.uid_trait != std::to_string(user->uid)) {
-    outcome.note = std::string(kUidTrait) + " " + *request.uid_trait +
-                   " not used: sshd already holds uid " + std::to_string(user->uid) +
-                   ", reserved before authentication";
+    must_write = true;
   }
 
   std::vector<std::uint32_t> gids;
   for (const auto& name : request.groups) {
     std::optional<std::uint32_t> gid;
-    if (name == request.login) continue;  // its primary group
-    if (auto it = local.groups.find(name); it != local.groups.end()) {
-      gid = it->second;
+    if (name == login) continue;  // its primary group
+    Lookup other = accounts_->group(name);
+    if (other.failed()) return make_error(Errc::io, other.error);
+    if (other.found()) {
+      gid = other.id;
     } else if (const HostGroup* g = find_group(next, name)) {
       gid = g->gid;
-    } else if (const HostUser* owner = find_user(next, name); owner && !owner->pending) {
+    } else if (const HostUser* owner = find_user(next, name)) {
       gid = owner->uid;
-    } else if (owner || !valid_host_login(name)) {
-      outcome.note += (outcome.note.empty() ? "" : "; ") +
-                      ("group '" + name + "' skipped: not a usable group name");
+    } else if (!valid_host_login(name)) {
+      note("group '" + name + "' skipped: not a usable group name");
     } else {
-      MID_TRY(new_gid, allocate(taken, config));
-      taken.insert(new_gid);
-      next.groups.push_back(HostGroup{name, new_gid});
-      gid = new_gid;
+      Sequence seq(name, config);
+      for (std::uint64_t i = 0; i < seq.size() && !gid; ++i) {
+        std::uint32_t c = seq[i];
+        if (find_taken(next, c)) continue;
+        Lookup foreign = foreign_id(*accounts_, c);
+        if (foreign.failed()) return make_error(Errc::io, foreign.error);
+        if (foreign.found()) {
+          add_taken(next, TakenId{c, TakenId::Kind::other, now});
+          continue;
+        }
+        gid = c;
+      }
+      if (!gid) return make_error(Errc::limit, "no free gid in " + range_of(config) + " for group '" + name + "'");
+      next.groups.push_back(HostGroup{name, *gid});
+      add_taken(next, TakenId{*gid, TakenId::Kind::group, now});
     }
     if (gid && std::find(gids.begin(), gids.end(), *gid) == gids.end()) gids.push_back(*gid);
   }
 
-  bool changed = user->pending || user->gids != gids || user->bot != request.bot ||
-                 now - user->last_login >= kLastLoginResolution ||
-                 next.users.size() != db_.users.size() || next.groups.size() != db_.groups.size();
-  if (user->pending || user->first_login == 0) user->first_login = now;
-  user->pending = false;
-  user->expires = 0;
+  // Groups grant access: a change of them must be on disk. The rest is
+  // bookkeeping, whose failure is logged and never denies.
+  must_write = must_write || user->gids != gids || next.groups.size() != db_.groups.size() ||
+               next.taken.size() != db_.taken.size();
+  bool bookkeeping = user->bot != request.bot || now - user->last_login >= kLastLoginResolution;
   user->gids = gids;
   user->bot = request.bot;
-  if (changed) user->last_login = now;
+  if (must_write || bookkeeping) user->last_login = now;
   outcome.uid = user->uid;
-  if (changed) MID_CHECK(commit(std::move(next)));
+  if (must_write || bookkeeping) {
+    auto written = commit(std::move(next));
+    if (!written.ok()) {
+      if (must_write) return written.error();
+      note("last login not recorded: " + written.error().message);
+    }
+  }
   return outcome;
 }
 
 Status HostUsers::forget(std::string_view login, std::int64_t now) {
   if (!available()) return make_error(Errc::io, error_);
-  UserDb next = pruned(now);
+  UserDb next = db_;
   HostUser* u = find_user(next, login);
-  if (u == nullptr || u->pending)
-    return make_error(Errc::unsupported, "'" + std::string(login) + "' is not a host user");
+  if (u == nullptr) return make_error(Errc::unsupported, "'" + std::string(login) + "' is not a host user");
   next.retired.push_back(RetiredUser{u->login, u->uid, now});
+  // sshd may still hold the uid for a connection that resolved the login
+  // before now: retired now, it counts as freshly taken (host_users.h).
+  for (auto& t : next.taken)
+    if (t.id == u->uid) t.since = now;
   std::erase_if(next.users, [&](const HostUser& x) { return x.login == login; });
   return commit(std::move(next));
 }
 
-std::size_t HostUsers::active_count() const {
-  return std::count_if(db_.users.begin(), db_.users.end(),
-                       [](const HostUser& u) { return !u.pending; });
+std::size_t HostUsers::foreign_count() const {
+  return std::count_if(db_.taken.begin(), db_.taken.end(),
+                       [](const TakenId& t) { return t.kind == TakenId::Kind::other; });
 }
 
-std::size_t HostUsers::reservation_count(std::int64_t now) const {
-  return std::count_if(db_.users.begin(), db_.users.end(),
-                       [&](const HostUser& u) { return u.pending && u.expires > now; });
-}
-
-std::string HostUsers::list_json(std::int64_t now) const {
+std::string HostUsers::list_json() const {
   std::map<std::uint32_t, std::string> group_names;
-  if (auto local = this->local(); local.ok())
-    for (const auto& [name, gid] : local->groups) group_names.emplace(gid, name);
   for (const auto& g : db_.groups) group_names.emplace(g.gid, g.name);
-  for (const auto& u : db_.users)
-    if (!u.pending) group_names.emplace(u.uid, u.login);
+  for (const auto& u : db_.users) group_names.emplace(u.uid, u.login);
 
-  nlohmann::ordered_json users = nlohmann::ordered_json::array(), reservations = users,
-                         retired = users;
+  nlohmann::ordered_json users = nlohmann::ordered_json::array(), retired = users, taken = users;
   std::vector<const HostUser*> sorted;
   for (const auto& u : db_.users) sorted.push_back(&u);
   std::sort(sorted.begin(), sorted.end(), [](auto a, auto b) { return a->login < b->login; });
   for (const HostUser* u : sorted) {
-    if (u->pending) {
-      if (u->expires > now)
-        reservations.push_back({{"login", u->login}, {"uid", u->uid}, {"expires", u->expires}});
-      continue;
-    }
     auto groups = nlohmann::ordered_json::array();
     for (auto gid : u->gids) {
       auto it = group_names.find(gid);
+      if (it == group_names.end()) {
+        std::vector<char> buf(kFirstBuffer);
+        struct group gr{}, *out = nullptr;
+        if (getgrgid_r(gid, &gr, buf.data(), buf.size(), &out) == 0 && out) {
+          groups.push_back(std::string(out->gr_name));
+          continue;
+        }
+      }
       groups.push_back(it == group_names.end() ? std::to_string(gid) : it->second);
     }
     users.push_back(
@@ -351,12 +490,14 @@ std::string HostUsers::list_json(std::int64_t now) const {
   }
   for (const auto& r : db_.retired)
     retired.push_back({{"login", r.login}, {"uid", r.uid}, {"retired_at", r.retired_at}});
+  for (const auto& t : db_.taken)
+    if (t.kind == TakenId::Kind::other) taken.push_back({{"id", t.id}, {"since", t.since}});
   nlohmann::ordered_json j;
   j["db"] = db_path_;
   if (!available()) j["error"] = error_;
   j["users"] = users;
-  j["reservations"] = reservations;
   j["retired"] = retired;
+  j["taken_by_other_sources"] = taken;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

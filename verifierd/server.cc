@@ -345,24 +345,22 @@ ByteVector Server::handle(const ByteVector& payload, const Connection& c) {
       engine_.session_event(*event);
       return encode(StatusReply{true, "{}"}, MessageKind::session);
     }
-    case MessageKind::reserve_user: {
-      // Only root: sshd's lookup runs as root, and nobody else may make
-      // reservations (they hold uids until they lapse).
-      if (uid != 0) return encode_error("only root (NSS in sshd) may reserve host users");
-      auto request = decode_user_request(payload, MessageKind::reserve_user);
+    case MessageKind::provisional_user: {
+      // Only root: sshd's lookup runs as root. Nothing is stored either way.
+      if (uid != 0) return encode_error("only root (NSS in sshd) may ask for provisional entries");
+      auto request = decode_user_request(payload, MessageKind::provisional_user);
       if (!request.ok()) return {};
-      return encode(engine_.reserve_user(request->login, wall_seconds()));
+      return encode(engine_.provisional_user(request->login));
     }
     case MessageKind::users:
-      return encode(StatusReply{true, engine_.users_json(wall_seconds())}, MessageKind::users);
+      return encode(StatusReply{true, engine_.users_json()}, MessageKind::users);
     case MessageKind::forget_user: {
       if (uid != 0) return encode_error("only root may forget host users");
       auto request = decode_user_request(payload, MessageKind::forget_user);
       if (!request.ok()) return {};
       auto forgotten = engine_.forget_user(request->login, wall_seconds());
       if (!forgotten.ok()) return encode_error(forgotten.error().message);
-      return encode(StatusReply{true, engine_.users_json(wall_seconds())},
-                    MessageKind::forget_user);
+      return encode(StatusReply{true, engine_.users_json()}, MessageKind::forget_user);
     }
     case MessageKind::error:
       return {};

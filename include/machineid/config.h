@@ -76,8 +76,11 @@ struct Config {
   } policy;
 
   struct HostUsers {
-    std::uint32_t uid_min = 61000;
-    std::uint32_t uid_max = 64999;
+    // Outside every range systemd documents (homed 60001-60513, DynamicUser
+    // 61184-65519, nobody 65534, containers from 524288) and below
+    // useradd's subordinate ids (SUB_UID_MIN 100000).
+    std::uint32_t uid_min = 70000;
+    std::uint32_t uid_max = 99999;
     std::string home = "/home/{login}";
     std::string shell = "/bin/sh";
     std::vector<std::string> groups;

@@ -25,7 +25,7 @@ enum class MessageKind : std::uint8_t {
   status = 2,        // (no fields) -> StatusReply
   reload = 3,        // (no fields) -> StatusReply (root only)
   session = 4,       // SessionEvent -> StatusReply (root only: PAM in sshd)
-  reserve_user = 5,  // UserRequest -> HostUserReply (root only: NSS in sshd)
+  provisional_user = 5,  // UserRequest -> HostUserReply (root only: NSS in sshd; stores nothing)
   users = 6,         // (no fields) -> StatusReply, json lists host users
   forget_user = 7,   // UserRequest -> StatusReply (root only)
   error = 127,       // reply only: string message
@@ -68,7 +68,7 @@ struct SessionEvent {
   std::int64_t duration = 0;  // seconds, for a close
 };
 
-// reserve_user and forget_user name one login.
+// provisional_user and forget_user name one login.
 struct UserRequest {
   std::string login;
 };

@@ -7,8 +7,8 @@
  * that wrote it), every section 8-byte aligned:
  *
  *   header         struct mid_userdb_header
- *   users          struct mid_userdb_user[], live host users (active and
- *                  pending), sorted by name (strcmp), names unique
+ *   users          struct mid_userdb_user[], host users, sorted by name
+ *                  (strcmp), names unique
  *   users_by_uid   uint32_t[], indices into users, sorted by uid, uids unique
  *   groups         struct mid_userdb_group[], groups machineid made for
  *                  host_groups, sorted by name
@@ -18,6 +18,14 @@
  *   ids            uint32_t[], slices: a user's supplementary gids, a
  *                  group's members (indices into users)
  *   strings        NUL-terminated strings; offset 0 holds ""
+ *   taken          struct mid_userdb_taken[], every id of the range that is
+ *                  not free, sorted by id, with when it stopped being free
+ *                  (version 2)
+ *
+ * Version 1 had no `taken` section (its header ends before it) and could
+ * hold pending users (MID_USERDB_PENDING), reserved before authentication;
+ * it is still read, pending users are no users, and the daemon rewrites it
+ * as version 2 on its next change.
  *
  * The checksum covers every byte after it. mid_userdb_open() checks all of
  * the above once, so that lookups afterwards need no bounds checks; a file
@@ -36,7 +44,9 @@
 #endif
 
 #define MID_USERDB_MAGIC "MIDUSRDB" /* 8 bytes, no NUL */
-#define MID_USERDB_VERSION 1u
+#define MID_USERDB_VERSION 2u
+/* The oldest version still read. */
+#define MID_USERDB_VERSION_MIN 1u
 #define MID_USERDB_BYTE_ORDER 0x01020304u
 /* Far above any real node (100 000 host users take about 12 MiB), and small
  * enough that every offset and count fits in 32 bits. */
@@ -44,10 +54,14 @@
 /* A login is 1 to 32 bytes (as useradd's and Teleport's limit). */
 #define MID_USERDB_MAX_LOGIN 32u
 
-/* The user is only reserved: sshd asked for the login before
- * authentication and no login with it has been allowed yet. Not a user for
- * NSS; `expires` says when the reservation lapses. */
+/* Version 1 only: a user reserved before authentication, never granted.
+ * Not a user for NSS; version 2 files never hold one. */
 #define MID_USERDB_PENDING 1u
+
+/* Why an id is in the taken section. */
+#define MID_USERDB_TAKEN_USER 1u    /* given to a host user (or retired with it) */
+#define MID_USERDB_TAKEN_GROUP 2u   /* given to a group made for host_groups */
+#define MID_USERDB_TAKEN_OTHER 3u   /* found known to another NSS source */
 
 struct mid_userdb_section {
   uint32_t offset; /* from the start of the file */
@@ -61,7 +75,10 @@ struct mid_userdb_header {
   uint32_t byte_order;
   uint64_t size; /* of the whole file */
   struct mid_userdb_section users, users_by_uid, groups, groups_by_gid, retired, ids, strings;
+  struct mid_userdb_section taken; /* version 2 on */
 };
+/* A version 1 header ends before `taken`. */
+#define MID_USERDB_HEADER_V1_SIZE 88u
 
 struct mid_userdb_user {
   uint32_t uid; /* also the gid of its primary group, which bears its name */
@@ -69,8 +86,8 @@ struct mid_userdb_user {
   uint32_t name, gecos, home, shell, bot; /* offsets into strings */
   uint32_t gids, ngids;                   /* supplementary gids: ids[gids, gids + ngids) */
   uint32_t reserved;                      /* zero */
-  int64_t first_login, last_login;        /* unix seconds; 0 while pending */
-  int64_t expires;                        /* pending only: unix seconds */
+  int64_t first_login, last_login;        /* unix seconds */
+  int64_t unused;                         /* zero (version 1: a pending user's expiry) */
 };
 
 struct mid_userdb_group {
@@ -85,7 +102,14 @@ struct mid_userdb_retired {
   int64_t retired_at;
 };
 
-MID_USERDB_STATIC_ASSERT(sizeof(struct mid_userdb_header) == 88, "header layout");
+struct mid_userdb_taken {
+  uint32_t id;
+  uint32_t kind;   /* MID_USERDB_TAKEN_* */
+  int64_t since;   /* unix seconds when the daemon took it or found it taken */
+};
+
+MID_USERDB_STATIC_ASSERT(sizeof(struct mid_userdb_header) == 96, "header layout");
+MID_USERDB_STATIC_ASSERT(sizeof(struct mid_userdb_taken) == 16, "taken layout");
 MID_USERDB_STATIC_ASSERT(sizeof(struct mid_userdb_user) == 64, "user layout");
 MID_USERDB_STATIC_ASSERT(sizeof(struct mid_userdb_group) == 16, "group layout");
 MID_USERDB_STATIC_ASSERT(sizeof(struct mid_userdb_retired) == 16, "retired layout");
@@ -177,7 +201,9 @@ struct mid_userdb {
   const struct mid_userdb_retired* retired;
   const uint32_t* ids;
   const char* strings;
-  uint32_t nusers, ngroups, nretired, nids, strings_size;
+  const struct mid_userdb_taken* taken;
+  uint32_t nusers, ngroups, nretired, nids, strings_size, ntaken;
+  uint32_t version;
 };
 
 static inline const char* mid_userdb_string(const struct mid_userdb* db, uint32_t offset) {
@@ -186,8 +212,9 @@ static inline const char* mid_userdb_string(const struct mid_userdb* db, uint32_
 
 /* Whether [offset, offset + count * elem) lies in a file of `size` bytes and
  * starts aligned. */
-static inline int mid_userdb_section_ok(struct mid_userdb_section s, size_t elem, uint64_t size) {
-  return s.offset % 8 == 0 && s.offset >= sizeof(struct mid_userdb_header) && s.offset <= size &&
+static inline int mid_userdb_section_ok(struct mid_userdb_section s, size_t elem, uint64_t size,
+                                        size_t header_size) {
+  return s.offset % 8 == 0 && s.offset >= header_size && s.offset <= size &&
          (uint64_t)s.count * elem <= size - s.offset;
 }
 
@@ -201,21 +228,31 @@ static inline int mid_userdb_slice_ok(const struct mid_userdb* db, uint32_t firs
 static inline int mid_userdb_open(struct mid_userdb* db, const void* data, size_t size) {
   const unsigned char* base = (const unsigned char*)data;
   const struct mid_userdb_header* h = (const struct mid_userdb_header*)data;
+  struct mid_userdb_section taken = {0, 0};
+  size_t header_size;
   memset(db, 0, sizeof *db);
-  if (size < sizeof *h || size > MID_USERDB_MAX_BYTES) return MID_USERDB_E_SIZE;
+  if (size < MID_USERDB_HEADER_V1_SIZE || size > MID_USERDB_MAX_BYTES) return MID_USERDB_E_SIZE;
   if (memcmp(h->magic, MID_USERDB_MAGIC, sizeof h->magic) != 0) return MID_USERDB_E_MAGIC;
-  if (h->version != MID_USERDB_VERSION || h->byte_order != MID_USERDB_BYTE_ORDER)
+  if (h->version < MID_USERDB_VERSION_MIN || h->version > MID_USERDB_VERSION ||
+      h->byte_order != MID_USERDB_BYTE_ORDER)
     return MID_USERDB_E_VERSION;
-  if (h->size != size) return MID_USERDB_E_SIZE;
+  header_size = h->version == 1 ? MID_USERDB_HEADER_V1_SIZE : sizeof *h;
+  if (size < header_size || h->size != size) return MID_USERDB_E_SIZE;
   if (mid_userdb_checksum(base + 16, size - 16) != h->checksum) return MID_USERDB_E_CHECKSUM;
+  if (h->version >= 2) {
+    taken = h->taken;
+    if (!mid_userdb_section_ok(taken, sizeof(struct mid_userdb_taken), size, header_size))
+      return MID_USERDB_E_LAYOUT;
+  }
 
-  if (!mid_userdb_section_ok(h->users, sizeof(struct mid_userdb_user), size) ||
-      !mid_userdb_section_ok(h->users_by_uid, sizeof(uint32_t), size) ||
-      !mid_userdb_section_ok(h->groups, sizeof(struct mid_userdb_group), size) ||
-      !mid_userdb_section_ok(h->groups_by_gid, sizeof(uint32_t), size) ||
-      !mid_userdb_section_ok(h->retired, sizeof(struct mid_userdb_retired), size) ||
-      !mid_userdb_section_ok(h->ids, sizeof(uint32_t), size) ||
-      !mid_userdb_section_ok(h->strings, 1, size) || h->users_by_uid.count != h->users.count ||
+  if (!mid_userdb_section_ok(h->users, sizeof(struct mid_userdb_user), size, header_size) ||
+      !mid_userdb_section_ok(h->users_by_uid, sizeof(uint32_t), size, header_size) ||
+      !mid_userdb_section_ok(h->groups, sizeof(struct mid_userdb_group), size, header_size) ||
+      !mid_userdb_section_ok(h->groups_by_gid, sizeof(uint32_t), size, header_size) ||
+      !mid_userdb_section_ok(h->retired, sizeof(struct mid_userdb_retired), size, header_size) ||
+      !mid_userdb_section_ok(h->ids, sizeof(uint32_t), size, header_size) ||
+      !mid_userdb_section_ok(h->strings, 1, size, header_size) ||
+      h->users_by_uid.count != h->users.count ||
       h->groups_by_gid.count != h->groups.count || h->strings.count == 0 ||
       base[h->strings.offset + h->strings.count - 1] != '\0' || base[h->strings.offset] != '\0')
     return MID_USERDB_E_LAYOUT;
@@ -231,6 +268,9 @@ static inline int mid_userdb_open(struct mid_userdb* db, const void* data, size_
   db->nretired = h->retired.count;
   db->nids = h->ids.count;
   db->strings_size = h->strings.count;
+  db->taken = (const struct mid_userdb_taken*)(base + (taken.count > 0 ? taken.offset : 0));
+  db->ntaken = taken.count;
+  db->version = h->version;
 
   /* The strings section ends in NUL, so every string that starts inside it
    * ends inside it. */
@@ -238,7 +278,8 @@ static inline int mid_userdb_open(struct mid_userdb* db, const void* data, size_
     const struct mid_userdb_user* u = &db->users[i];
     if (u->name >= db->strings_size || u->gecos >= db->strings_size ||
         u->home >= db->strings_size || u->shell >= db->strings_size || u->bot >= db->strings_size ||
-        (u->flags & ~MID_USERDB_PENDING) != 0 || u->reserved != 0 ||
+        (u->flags & ~(db->version == 1 ? MID_USERDB_PENDING : 0u)) != 0 || u->reserved != 0 ||
+        (db->version >= 2 && u->unused != 0) ||
         !mid_userdb_slice_ok(db, u->gids, u->ngids) ||
         !mid_userdb_valid_login(mid_userdb_string(db, u->name)) ||
         (i > 0 && strcmp(mid_userdb_string(db, db->users[i - 1].name),
@@ -276,10 +317,18 @@ static inline int mid_userdb_open(struct mid_userdb* db, const void* data, size_
       return MID_USERDB_E_LAYOUT;
     }
   }
+  for (uint32_t i = 0; i < db->ntaken; ++i) {
+    if (db->taken[i].kind < MID_USERDB_TAKEN_USER || db->taken[i].kind > MID_USERDB_TAKEN_OTHER ||
+        (i > 0 && db->taken[i - 1].id >= db->taken[i].id)) {
+      memset(db, 0, sizeof *db);
+      return MID_USERDB_E_LAYOUT;
+    }
+  }
   return MID_USERDB_OK;
 }
 
-/* The live user (active or pending) named `name`, or NULL: binary search. */
+/* The user named `name` (in a version 1 file possibly pending), or NULL:
+ * binary search. */
 static inline const struct mid_userdb_user* mid_userdb_user_by_name(const struct mid_userdb* db,
                                                                     const char* name) {
   uint32_t lo = 0, hi = db->nusers;
@@ -296,7 +345,7 @@ static inline const struct mid_userdb_user* mid_userdb_user_by_name(const struct
   return NULL;
 }
 
-/* The live user (active or pending) with `uid`, or NULL. */
+/* The user with `uid` (in a version 1 file possibly pending), or NULL. */
 static inline const struct mid_userdb_user* mid_userdb_user_by_uid(const struct mid_userdb* db,
                                                                    uint32_t uid) {
   uint32_t lo = 0, hi = db->nusers;
