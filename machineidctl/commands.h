@@ -22,5 +22,8 @@ int users(const std::vector<std::string>& args);
 int audit(const std::vector<std::string>& args);
 // Checks the node's wiring and health; exit 1 when any check fails.
 int doctor(const std::vector<std::string>& args);
+// `policy import`: splits a roles/locks YAML stream into roles_dir and
+// locks_dir; exit 1 when a document is refused (nothing is then written).
+int policy(const std::vector<std::string>& args);
 
 }  // namespace machineidctl
