@@ -5,6 +5,7 @@
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS from the seed corpus
 #   make install DESTDIR=...
 #   make demo       end-to-end demonstration on this machine
+#   make deb / rpm  packages; make selinux: the SELinux policy module
 
 JOBS        ?= $(shell nproc)
 BUILD_TYPE  ?= RelWithDebInfo

@@ -59,7 +59,8 @@ struct Options {
 };
 
 bool is_separator(std::string_view line) {
-  return line.substr(0, 3) == "---" && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+  return line.substr(0, 3) == "---" &&
+         (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
 }
 
 bool is_blank_or_comment(std::string_view text) {
@@ -113,7 +114,8 @@ std::vector<std::pair<int, std::string>> split_documents(std::string_view stream
 // Why `name` cannot be a file name in roles_dir/locks_dir, or "".
 std::string name_problem(std::string_view name) {
   if (name.empty()) return "is empty";
-  if (name.size() > kMaxNameBytes) return "is longer than " + std::to_string(kMaxNameBytes) + " bytes";
+  if (name.size() > kMaxNameBytes)
+    return "is longer than " + std::to_string(kMaxNameBytes) + " bytes";
   if (name.front() == '.') return "starts with '.'";
   for (unsigned char c : name) {
     if (c == '/') return "holds '/'";
@@ -122,11 +124,20 @@ std::string name_problem(std::string_view name) {
   return "";
 }
 
+// `name` for a message: control characters shown as '?'.
+std::string printable(std::string name) {
+  for (char& c : name)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return name;
+}
+
 // The role and lock names a file defines, as the daemon would load it.
-std::set<std::pair<Kind, std::string>> names_in(const std::string& content, const std::string& source, Kind kind) {
+std::set<std::pair<Kind, std::string>> names_in(const std::string& content,
+                                                const std::string& source, Kind kind) {
   machineid::Policy p;
-  (void)machineid::parse_resources(content, source, p,
-                                   kind == Kind::role ? machineid::ResourceFile::roles : machineid::ResourceFile::locks);
+  (void)machineid::parse_resources(
+      content, source, p,
+      kind == Kind::role ? machineid::ResourceFile::roles : machineid::ResourceFile::locks);
   std::set<std::pair<Kind, std::string>> names;
   for (const auto& [name, role] : p.roles) names.emplace(Kind::role, name);
   for (const auto& [name, why] : p.broken_roles) names.emplace(Kind::role, name);
@@ -185,7 +196,8 @@ std::string read_input(const std::string& input, std::string& error) {
   while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) {
     content.append(buf, n);
     if (content.size() > machineid::kMaxResourceFileBytes) {
-      error = "standard input: larger than " + std::to_string(machineid::kMaxResourceFileBytes) + " bytes";
+      error = "standard input: larger than " + std::to_string(machineid::kMaxResourceFileBytes) +
+              " bytes";
       return "";
     }
   }
@@ -195,8 +207,8 @@ std::string read_input(const std::string& input, std::string& error) {
 
 // Asks a running daemon to reload; says so either way, never fails.
 void ask_reload(const std::string& socket) {
-  auto reply = machineid::call_daemon(socket, machineid::encode_simple(machineid::MessageKind::reload),
-                                      kReloadDeadlineMs);
+  auto reply = machineid::call_daemon(
+      socket, machineid::encode_simple(machineid::MessageKind::reload), kReloadDeadlineMs);
   if (!reply.ok()) {
     std::cout << "no daemon answered on " << socket << "; it loads the files when it starts\n";
     return;
@@ -230,8 +242,10 @@ int import(const Options& o) {
   machineid::Policy whole;
   (void)machineid::parse_resources(stream, source, whole);
   if (!whole.role_errors.empty() || !whole.lock_errors.empty()) {
-    for (const auto& e : whole.role_errors) std::cerr << "machineidctl policy import: " << e << "\n";
-    for (const auto& e : whole.lock_errors) std::cerr << "machineidctl policy import: " << e << "\n";
+    for (const auto& e : whole.role_errors)
+      std::cerr << "machineidctl policy import: " << e << "\n";
+    for (const auto& e : whole.lock_errors)
+      std::cerr << "machineidctl policy import: " << e << "\n";
     std::cerr << "machineidctl policy import: nothing written\n";
     return kExitDenied;
   }
@@ -253,20 +267,22 @@ int import(const Options& o) {
     }
     auto [kind, name] = *names.begin();
     if (std::string why = name_problem(name); !why.empty()) {
-      problems.push_back(where + ": " + kind_name(kind) + " name '" + name + "' " + why);
+      problems.push_back(where + ": " + kind_name(kind) + " name '" + printable(name) + "' " + why);
       continue;
     }
     if (!imported.emplace(kind, name).second) {
       problems.push_back(where + ": " + kind_name(kind) + " '" + name + "' appears twice");
       continue;
     }
-    const std::string& dir = kind == Kind::role ? config->policy.roles_dir : config->policy.locks_dir;
+    const std::string& dir =
+        kind == Kind::role ? config->policy.roles_dir : config->policy.locks_dir;
     docs.push_back(Document{kind, name, std::move(text), line, dir + "/" + name + ".yaml"});
   }
 
   // An empty answer from a failed `tctl get` must not empty the node.
   if (o.prune && docs.empty())
-    problems.push_back(source + ": holds no role or lock; --prune would remove every imported file");
+    problems.push_back(source +
+                       ": holds no role or lock; --prune would remove every imported file");
 
   // 3. What is already there: files this tool wrote may be replaced or
   //    pruned; any other file keeps its resources, which the import must not
@@ -284,16 +300,21 @@ int import(const Options& o) {
   for (const auto& d : docs) targets.insert(d.path);
   std::vector<std::string> prunes;
   for (const auto& [path, content] : existing) {
-    bool in_roles = path.compare(0, config->policy.roles_dir.size() + 1, config->policy.roles_dir + "/") == 0;
+    bool in_roles =
+        path.compare(0, config->policy.roles_dir.size() + 1, config->policy.roles_dir + "/") == 0;
     Kind kind = in_roles ? Kind::role : Kind::lock;
     auto names = names_in(content, path, kind);
     bool ours = has_marker(content);
     if (targets.count(path) != 0) {
-      const Document& d = *std::find_if(docs.begin(), docs.end(), [&](const Document& x) { return x.path == path; });
+      const Document& d = *std::find_if(docs.begin(), docs.end(),
+                                        [&](const Document& x) { return x.path == path; });
       bool same_resource = names.size() == 1 && *names.begin() == std::make_pair(d.kind, d.name);
       if (!ours && !same_resource)
-        problems.push_back(path + ": exists, was not written by machineidctl policy import and defines other "
-                           "resources than " + std::string(kind_name(d.kind)) + " '" + d.name + "'; move it away");
+        problems.push_back(
+            path +
+            ": exists, was not written by machineidctl policy import and defines other "
+            "resources than " +
+            std::string(kind_name(d.kind)) + " '" + d.name + "'; move it away");
       continue;
     }
     if (ours && o.prune) {
@@ -345,12 +366,13 @@ int import(const Options& o) {
     ++changed;
     if (o.dry_run) continue;
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-      std::cerr << "machineidctl policy import: " << path << ": cannot remove: " << std::strerror(errno) << "\n";
+      std::cerr << "machineidctl policy import: " << path
+                << ": cannot remove: " << std::strerror(errno) << "\n";
       return kExitUsage;
     }
   }
-  std::cout << docs.size() << " resources in " << source << ", " << changed << (o.dry_run ? " would change" : " changed")
-            << "\n";
+  std::cout << docs.size() << " resources in " << source << ", " << changed
+            << (o.dry_run ? " would change" : " changed") << "\n";
   if (!o.dry_run && changed > 0) ask_reload(config->daemon.socket);
   return 0;
 }

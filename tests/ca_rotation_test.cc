@@ -46,14 +46,15 @@ class CaRotationTest : public ::testing::Test {
     user = kg.make_key("user");
     const auto& d = kg.dir();
     mkdir(d.file("roles.d").c_str(), 0755);
-    write_file(d.file("roles.d/ci.yaml"),
-               "kind: role\nversion: v7\nmetadata:\n  name: ci\nspec:\n  allow:\n    logins: [deploy]\n"
-               "    node_labels:\n      '*': '*'\n");
+    write_file(
+        d.file("roles.d/ci.yaml"),
+        "kind: role\nversion: v7\nmetadata:\n  name: ci\nspec:\n  allow:\n    logins: [deploy]\n"
+        "    node_labels:\n      '*': '*'\n");
     ca_file = d.file("user_ca.pub");
     config = d.file("verifierd.toml");
-    write_file(config, std::string("[cluster]\nname = \"") + kCluster + "\"\nuser_ca_file = \"" + ca_file +
-                           "\"\n[policy]\nroles_dir = \"" + d.file("roles.d") + "\"\nlocks_dir = \"" +
-                           d.file("locks.d") + "\"\n");
+    write_file(config, std::string("[cluster]\nname = \"") + kCluster + "\"\nuser_ca_file = \"" +
+                           ca_file + "\"\n[policy]\nroles_dir = \"" + d.file("roles.d") +
+                           "\"\nlocks_dir = \"" + d.file("locks.d") + "\"\n");
     old_cert = sign(old_ca, 1);
     new_cert = sign(new_ca, 2);
   }
@@ -63,7 +64,8 @@ class CaRotationTest : public ::testing::Test {
     spec.principals = {"deploy"};
     spec.validity = "20260101000000:20260101010000";
     spec.serial = serial;
-    spec.options = {R"(extension:teleport-roles={"version":"v1","roles":["ci"]})", "extension:impersonator=bot-ci"};
+    spec.options = {R"(extension:teleport-roles={"version":"v1","roles":["ci"]})",
+                    "extension:impersonator=bot-ci"};
     return kg.sign(spec);
   }
 
@@ -76,7 +78,8 @@ class CaRotationTest : public ::testing::Test {
 
   // "allow", or the reason of the denial.
   std::string decide(const std::string& cert) {
-    auto r = run({kCtl, "verify", "--config", config, "--cert", cert, "--login", "deploy", "--at", kNow, "--json"});
+    auto r = run({kCtl, "verify", "--config", config, "--cert", cert, "--login", "deploy", "--at",
+                  kNow, "--json"});
     EXPECT_TRUE(r.status == 0 || r.status == 1) << r.output;
     auto j = nlohmann::json::parse(r.output, nullptr, false);
     if (j.is_discarded()) return "unreadable: " + r.output;
@@ -84,7 +87,8 @@ class CaRotationTest : public ::testing::Test {
   }
 
   std::string fingerprint(const std::string& cert) {
-    auto r = run({kCtl, "verify", "--config", config, "--cert", cert, "--login", "deploy", "--at", kNow, "--json"});
+    auto r = run({kCtl, "verify", "--config", config, "--cert", cert, "--login", "deploy", "--at",
+                  kNow, "--json"});
     auto j = nlohmann::json::parse(r.output, nullptr, false);
     return j.is_discarded() ? "" : j["ca_fingerprint"].get<std::string>();
   }
@@ -137,7 +141,8 @@ TEST_F(CaRotationTest, AnotherClustersKeyInTheFileIsRefused) {
   std::string other = export_line(new_ca + ".pub");
   other.replace(other.find(kCluster), std::string(kCluster).size(), "other.teleport.sh");
   write_file(ca_file, export_line(old_ca + ".pub") + other);
-  auto r = run({kCtl, "verify", "--config", config, "--cert", new_cert, "--login", "deploy", "--at", kNow});
+  auto r = run(
+      {kCtl, "verify", "--config", config, "--cert", new_cert, "--login", "deploy", "--at", kNow});
   EXPECT_NE(r.status, 0) << r.output;
 }
 

@@ -95,9 +95,9 @@ class PolicyImportTest : public ::testing::Test {
     mkdir(locks.c_str(), 0755);
     config = dir.file("verifierd.toml");
     // No daemon listens on this socket: the import says so and succeeds.
-    write_file(config, "[cluster]\nname = \"example.teleport.sh\"\n[policy]\nroles_dir = \"" + roles +
-                           "\"\nlocks_dir = \"" + locks + "\"\n[daemon]\nsocket = \"" + dir.file("none.sock") +
-                           "\"\n");
+    write_file(config, "[cluster]\nname = \"example.teleport.sh\"\n[policy]\nroles_dir = \"" +
+                           roles + "\"\nlocks_dir = \"" + locks + "\"\n[daemon]\nsocket = \"" +
+                           dir.file("none.sock") + "\"\n");
   }
 
   testing::RunResult import(std::vector<std::string> extra, const std::string& stdin_text = "") {
@@ -139,7 +139,8 @@ TEST_F(PolicyImportTest, MultiDocumentDumpIsSplitIntoOneFilePerResource) {
 }
 
 TEST_F(PolicyImportTest, StandardInputAndOtherKindsAreSkipped) {
-  std::string user = "kind: user\nmetadata:\n  name: alice\nspec:\n  roles: [access]\nversion: v2\n";
+  std::string user =
+      "kind: user\nmetadata:\n  name: alice\nspec:\n  roles: [access]\nversion: v2\n";
   auto r = import({"-"}, "---\n" + kRoleAccess + "---\n" + user + "...\n");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("skip   <stdin>:"), std::string::npos) << r.output;
@@ -149,7 +150,8 @@ TEST_F(PolicyImportTest, StandardInputAndOtherKindsAreSkipped) {
 
 TEST_F(PolicyImportTest, ABrokenDocumentRefusesTheWholeImport) {
   write_file(roles + "/access.yaml", "# machineidctl policy import\n" + kRoleAccess);
-  std::string broken_role = "kind: role\nmetadata:\n  name: broken\nspec:\n  allow:\n    logins: deploy\nversion: v7\n";
+  std::string broken_role =
+      "kind: role\nmetadata:\n  name: broken\nspec:\n  allow:\n    logins: deploy\nversion: v7\n";
   auto r = import({stream_file(kRoleCi + "---\n" + broken_role + "---\n" + kLock)});
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("logins"), std::string::npos) << "names the field: " << r.output;
@@ -157,7 +159,8 @@ TEST_F(PolicyImportTest, ABrokenDocumentRefusesTheWholeImport) {
   EXPECT_EQ(list(roles), std::vector<std::string>{"access.yaml"});
   EXPECT_TRUE(list(locks).empty());
 
-  std::string broken_lock = "kind: lock\nmetadata:\n  name: l\nspec:\n  target:\n    usr: bot-ci\nversion: v2\n";
+  std::string broken_lock =
+      "kind: lock\nmetadata:\n  name: l\nspec:\n  target:\n    usr: bot-ci\nversion: v2\n";
   r = import({stream_file(kRoleCi + "---\n" + broken_lock)});
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_EQ(list(roles), std::vector<std::string>{"access.yaml"});
@@ -171,9 +174,11 @@ TEST_F(PolicyImportTest, ABrokenDocumentRefusesTheWholeImport) {
 TEST_F(PolicyImportTest, DryRunListsWhatItWouldWriteAndWritesNothing) {
   auto r = import({"--dry-run", stream_file(kStream)});
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("would write  " + roles + "/ci-deployer.yaml (role ci-deployer)"), std::string::npos)
+  EXPECT_NE(r.output.find("would write  " + roles + "/ci-deployer.yaml (role ci-deployer)"),
+            std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("would write  " + locks + "/incident-42.yaml (lock incident-42)"), std::string::npos)
+  EXPECT_NE(r.output.find("would write  " + locks + "/incident-42.yaml (lock incident-42)"),
+            std::string::npos)
       << r.output;
   EXPECT_TRUE(list(roles).empty());
   EXPECT_TRUE(list(locks).empty());
@@ -192,18 +197,21 @@ TEST_F(PolicyImportTest, ASecondImportOfTheSameStreamChangesNothing) {
 TEST_F(PolicyImportTest, PruneRemovesOnlyFilesTheImportWroteBefore) {
   ASSERT_EQ(import({stream_file(kStream)}).status, 0);
   // A file placed by hand, not by the import: never pruned.
-  std::string hand = "kind: role\nmetadata:\n  name: by-hand\nspec:\n  allow:\n    logins: [ops]\n"
-                     "    node_labels:\n      '*': '*'\nversion: v7\n";
+  std::string hand =
+      "kind: role\nmetadata:\n  name: by-hand\nspec:\n  allow:\n    logins: [ops]\n"
+      "    node_labels:\n      '*': '*'\nversion: v7\n";
   write_file(roles + "/by-hand.yaml", hand);
 
   // Without --prune, resources gone from the stream stay.
   auto r = import({stream_file(kRoleAccess)});
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_EQ(list(roles), (std::vector<std::string>{"access.yaml", "by-hand.yaml", "ci-deployer.yaml"}));
+  EXPECT_EQ(list(roles),
+            (std::vector<std::string>{"access.yaml", "by-hand.yaml", "ci-deployer.yaml"}));
 
   r = import({"--prune", "--dry-run", stream_file(kRoleAccess)});
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("would remove " + locks + "/incident-42.yaml"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("would remove " + locks + "/incident-42.yaml"), std::string::npos)
+      << r.output;
   EXPECT_EQ(list(locks), std::vector<std::string>{"incident-42.yaml"});
 
   r = import({"--prune", stream_file(kRoleAccess)});
@@ -220,16 +228,20 @@ TEST_F(PolicyImportTest, PruneRemovesOnlyFilesTheImportWroteBefore) {
 
 TEST_F(PolicyImportTest, HostileNamesAreRefusedAndNothingIsWritten) {
   for (std::string name : {"../escape", "a/b", ".hidden", "..", "\"line\\nbreak\"", "''"}) {
-    std::string role = "kind: role\nmetadata:\n  name: " + name +
-                       "\nspec:\n  allow:\n    logins: [x]\n    node_labels:\n      '*': '*'\nversion: v7\n";
+    std::string role =
+        "kind: role\nmetadata:\n  name: " + name +
+        "\nspec:\n  allow:\n    logins: [x]\n    node_labels:\n      '*': '*'\nversion: v7\n";
     auto r = import({stream_file(kRoleAccess + "---\n" + role)});
     EXPECT_EQ(r.status, 1) << name << ": " << r.output;
     EXPECT_NE(r.output.find("nothing written"), std::string::npos) << name << ": " << r.output;
     EXPECT_TRUE(list(roles).empty()) << name;
   }
-  EXPECT_EQ(list(dir.path()).size(), 9u) << "nothing written beside roles.d either";  // config, 2 dirs, 6 dumps
+  EXPECT_EQ(list(dir.path()).size(), 9u)
+      << "nothing written beside roles.d either";  // config, 2 dirs, 6 dumps
 
-  std::string lock = "kind: lock\nmetadata:\n  name: ../../roles.d/x\nspec:\n  target:\n    user: bot-ci\nversion: v2\n";
+  std::string lock =
+      "kind: lock\nmetadata:\n  name: ../../roles.d/x\nspec:\n  target:\n    user: "
+      "bot-ci\nversion: v2\n";
   auto r = import({stream_file(lock)});
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_TRUE(list(locks).empty());
@@ -246,12 +258,14 @@ TEST_F(PolicyImportTest, AResourceDefinedInAHandWrittenFileIsNotDefinedTwice) {
 
   // A role the import brings that another file already defines would be
   // broken in both places: refused, naming the other file.
-  write_file(roles + "/team.yaml", kRoleCi + "---\n" +
-                                       "kind: role\nmetadata:\n  name: other\nspec:\n  allow:\n    logins: [x]\n"
-                                       "version: v7\n");
+  write_file(roles + "/team.yaml",
+             kRoleCi + "---\n" +
+                 "kind: role\nmetadata:\n  name: other\nspec:\n  allow:\n    logins: [x]\n"
+                 "version: v7\n");
   r = import({stream_file(kRoleCi)});
   EXPECT_EQ(r.status, 1) << r.output;
-  EXPECT_NE(r.output.find(roles + "/team.yaml: also defines role 'ci-deployer'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(roles + "/team.yaml: also defines role 'ci-deployer'"), std::string::npos)
+      << r.output;
   EXPECT_FALSE(exists(roles + "/ci-deployer.yaml"));
 
   // A hand-written file of the same name holding more than that role is
@@ -270,7 +284,10 @@ TEST_F(PolicyImportTest, UsageErrorsExitTwo) {
   EXPECT_EQ(import({}).status, 2);
   EXPECT_EQ(import({"--bogus", "x"}).status, 2);
   EXPECT_EQ(import({dir.file("missing.yaml")}).status, 2);
-  EXPECT_EQ(run({kCtl, "policy", "import", "--config", dir.file("nope.toml"), stream_file(kRoleAccess)}).status, 2);
+  EXPECT_EQ(
+      run({kCtl, "policy", "import", "--config", dir.file("nope.toml"), stream_file(kRoleAccess)})
+          .status,
+      2);
 }
 
 }  // namespace
