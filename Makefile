@@ -5,6 +5,7 @@
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS from the seed corpus
 #   make install DESTDIR=...
 #   make demo       end-to-end demonstration on this machine
+#   make deb / rpm  packages; make selinux: the SELinux policy module
 
 JOBS        ?= $(shell nproc)
 BUILD_TYPE  ?= RelWithDebInfo
@@ -18,7 +19,7 @@ else
 BUILD_DIR   ?= build
 endif
 
-.PHONY: all bootstrap configure check bench fuzz install demo deb rpm format clean
+.PHONY: all bootstrap configure check bench fuzz install demo deb rpm selinux format clean
 
 all: configure
 	cmake --build $(BUILD_DIR) -j$(JOBS)
@@ -71,7 +72,8 @@ rpm: bootstrap
 	rm -rf $(PKG_DIR)/rpm && mkdir -p $(PKG_DIR)/rpm/SOURCES
 	$(PKG_TREE) --transform='s,^\.,machineid-host-$(PKG_VERSION),' -z \
 	  >$(PKG_DIR)/rpm/SOURCES/machineid-host-$(PKG_VERSION).tar.gz
-	cp packaging/sysusers.d/machineid.conf packaging/rpm/machineid-host.spec $(PKG_DIR)/rpm/SOURCES/
+	cp packaging/sysusers.d/machineid.conf packaging/rpm/machineid-host.spec packaging/rpm/sysusers-compat \
+	  $(PKG_DIR)/rpm/SOURCES/
 	rpmbuild -bb --nodeps --define '_topdir $(CURDIR)/$(PKG_DIR)/rpm' \
 	  --define 'mid_version $(PKG_VERSION)' --define '_smp_mflags -j$(JOBS)' \
 	  $(PKG_DIR)/rpm/SOURCES/machineid-host.spec
@@ -79,8 +81,18 @@ rpm: bootstrap
 	  $(PKG_DIR)/rpm/SOURCES/machineid-host.spec $(PKG_DIR)/rpm/RPMS/*/*.rpm
 	@ls $(PKG_DIR)/rpm/RPMS/*/*.rpm
 
+# make selinux: the SELinux policy module, built with the reference
+# policy's devel Makefile (Debian: selinux-policy-dev; RHEL:
+# selinux-policy-devel) into build-selinux/machineid.pp.
+SELINUX_DEVEL ?= /usr/share/selinux/devel/Makefile
+selinux: bootstrap
+	rm -rf build-selinux && mkdir -p build-selinux
+	cp packaging/selinux/machineid.te packaging/selinux/machineid.fc packaging/selinux/machineid.if build-selinux/
+	$(MAKE) -C build-selinux -f $(SELINUX_DEVEL) machineid.pp
+	@ls build-selinux/machineid.pp
+
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf build build-sanitize build-bench build-fuzz
+	rm -rf build build-sanitize build-bench build-fuzz build-selinux

@@ -25,6 +25,9 @@ int users(const std::vector<std::string>& args);
 int audit(const std::vector<std::string>& args);
 // Checks the node's wiring and health; exit 1 when any check fails.
 int doctor(const std::vector<std::string>& args);
+// `policy import`: splits a roles/locks YAML stream into roles_dir and
+// locks_dir; exit 1 when a document is refused (nothing is then written).
+int policy(const std::vector<std::string>& args);
 
 // StrictModes for user_ca_file as the daemon sees it: with user_ca_url set
 // the daemon's user (client_user, under the packaged units) rewrites the

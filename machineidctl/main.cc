@@ -26,7 +26,9 @@ constexpr const char* kUsage =
     "  users [--config FILE | --socket PATH] [--json]\n"
     "         the host users made for bots and roles: login, uid, groups, first and last login, bot\n"
     "  users --forget LOGIN [--config FILE | --socket PATH]\n"
-    "         retire a host user (root only); its uid is never given again\n";
+    "         retire a host user (root only); its uid is never given again\n"
+    "  policy import [--config FILE] [--dry-run] [--prune] FILE|-\n"
+    "         split a `tctl get roles,locks` stream into roles_dir and locks_dir (validated first)\n";
 
 }  // namespace
 
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
   if (command == "audit") return machineidctl::audit(args);
   if (command == "doctor") return machineidctl::doctor(args);
   if (command == "users") return machineidctl::users(args);
+  if (command == "policy") return machineidctl::policy(args);
   std::fprintf(stderr, "machineidctl: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return machineidctl::kExitUsage;
 }
