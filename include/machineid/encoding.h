@@ -39,5 +39,7 @@ std::string hex(Bytes data);
 // so escaping is idempotent: text escaped where it was built and again where
 // it is printed reads the same.
 std::string escape_untrusted(std::string_view text);
+// Appends the UTF-8 encoding of code point `cp` (at most U+10FFFF).
+void append_utf8(std::string& out, std::uint32_t cp);
 
 }  // namespace machineid
