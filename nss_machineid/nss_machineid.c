@@ -1,8 +1,12 @@
 /* libnss_machineid.so.2: passwd, group and initgroups for the host users
  * machineid-verifierd keeps in users.db (SPEC §6).
  *
- * Every lookup reads the mmap'd database, re-mapped when the file at its
- * path changes (the daemon replaces it atomically). The only question ever
+ * Every lookup reads a private, checked copy of the database, read again
+ * when the file at its path changes (the daemon replaces it atomically).
+ * A copy, not a shared map: a file changed in place (a restore with `cat
+ * backup > users.db`, a truncation) can then never fault a lookup (SIGBUS)
+ * or show it half-written bytes; the copy taken while it changed fails its
+ * checks and is refused. The only question ever
  * put to the daemon is sshd's: getpwnam of a name the database does not
  * know, asked by the sshd process itself as root, which the daemon answers
  * with a provisional entry it computes without storing anything (ask.c, at
@@ -29,7 +33,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,7 +93,7 @@ static int same_file(const struct stat* a, dev_t dev, ino_t ino, off_t size,
 /* map_lock held. */
 static void unref(struct map* m) {
   if (m != NULL && --m->refs == 0) {
-    munmap(m->addr, m->size);
+    free(m->addr);
     free(m);
   }
 }
@@ -103,15 +106,26 @@ static struct map* map_file(int fd, const struct stat* st, int* err) {
     return NULL;
   }
   size_t size = (size_t)st->st_size;
-  void* addr = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-  if (addr == MAP_FAILED) {
-    *err = errno;
+  char* addr = malloc(size);
+  if (addr == NULL) {
+    *err = ENOMEM;
     return NULL;
+  }
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = pread(fd, addr + got, size - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) { /* shrunk while read: refused now, read again next time */
+      *err = n < 0 ? errno : EIO;
+      free(addr);
+      return NULL;
+    }
+    got += (size_t)n;
   }
   struct map* m = malloc(sizeof *m);
   if (m == NULL || mid_userdb_open(&m->db, addr, size) != MID_USERDB_OK) {
     *err = m == NULL ? ENOMEM : EIO;
-    munmap(addr, size);
+    free(addr);
     free(m);
     return NULL;
   }

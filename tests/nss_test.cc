@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include "fixtures.h"
@@ -197,6 +198,47 @@ TEST_F(NssTest, ModuleNeedsOnlyLibcAndExportsOnlyNssEntryPoints) {
        {"getpwnam_r", "getpwuid_r", "setpwent", "getpwent_r", "endpwent", "getgrnam_r",
         "getgrgid_r", "setgrent", "getgrent_r", "endgrent", "initgroups_dyn"})
     EXPECT_TRUE(exported.count("_nss_machineid_" + std::string(fn))) << fn;
+}
+
+// users.db changed in place (a restore with cat, a truncation) while
+// threads look users up: no lookup faults or answers a garbled entry; each
+// finds the user, or fails cleanly while the file is half-written.
+TEST_F(NssTest, DatabaseChangedInPlaceNeverCrashesOrGarblesALookup) {
+  const std::string good = testing::read_file(db_path);
+  std::atomic<bool> stop{false};
+  std::atomic<int> found{0}, garbled{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      while (!stop) {
+        passwd p{};
+        int e = 0;
+        if (pwnam("bot-ci", p, e) == NSS_STATUS_SUCCESS) {
+          if (std::string(p.pw_name) != "bot-ci" || p.pw_uid != 61000) ++garbled;
+          ++found;
+        }
+      }
+    });
+  for (int round = 0; round < 200; ++round) {
+    int fd = open(db_path.c_str(), O_WRONLY | O_TRUNC);
+    ASSERT_GE(fd, 0);
+    std::size_t cut = (round * 97) % good.size();
+    ASSERT_EQ(::write(fd, good.data(), cut), static_cast<ssize_t>(cut));  // half a file, for a moment
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    ASSERT_EQ(::write(fd, good.data() + cut, good.size() - cut), static_cast<ssize_t>(good.size() - cut));
+    close(fd);
+    if (round % 10 == 0) truncate(db_path.c_str(), 0);
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  testing::write_file(db_path, good);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(garbled, 0);
+  EXPECT_GT(found, 0);
+  passwd p{};
+  int e = 0;
+  EXPECT_EQ(pwnam("bot-ci", p, e), NSS_STATUS_SUCCESS);
 }
 
 TEST_F(NssTest, GetentFindsHostUsersByNameAndUid) {
