@@ -443,13 +443,14 @@ Result<Value> fn_case(Args& a, const Node&, const ExpressionInput&) {
 }
 int ascii_upper(int c) { return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c; }
 int ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
-Result<Value> fn_labels_matching(Args& a, const Node&, const ExpressionInput& in) {
+// The key pattern is compiled once per call (once per role when literal),
+// not once per label.
+Result<Value> fn_labels_matching(Args& a, const Node& node, const ExpressionInput& in) {
   std::vector<std::string> out;
+  MID_TRY(re, call_regex(node, glob_regex_program(a[0].string)));
   if (in.labels == nullptr) return list(std::move(out));
-  for (const auto& [key, value] : *in.labels) {
-    MID_TRY(matched, glob_or_regex_matches(key, a[0].string));
-    if (matched) out.push_back(value);
-  }
+  for (const auto& [key, value] : *in.labels)
+    if (RE2::PartialMatch(key, *re)) out.push_back(value);
   return list(std::move(out));
 }
 Result<Value> fn_set(Args& a, const Node&, const ExpressionInput&) {
@@ -492,11 +493,15 @@ const std::vector<Function>& functions() {
 }
 
 // Which of a function's parameters is a regexp, compiled once when literal.
-// regexp.match reads a glob or '^regex$'; regexp.replace a plain regexp.
 std::optional<std::size_t> regex_param(std::string_view function) {
   if (function == "regexp.match" || function == "regexp.replace") return 1;
+  if (function == "labels_matching") return 0;
   return std::nullopt;
 }
+
+// Whether a function's regexp is a glob or '^regex$' (Teleport's
+// utils.MatchString) rather than a plain regexp.
+bool glob_regex(std::string_view function) { return function == "regexp.match" || function == "labels_matching"; }
 
 // ---------------------------------------------------------------------------
 // Type checking: Syntax -> Node.
@@ -656,7 +661,7 @@ class Checker {
     }
     if (auto at = regex_param(s.text); at && node->args[*at]->op == Node::Op::literal) {
       const std::string& text = node->args[*at]->literal.string;
-      auto re = compile_regex(s.text == "regexp.match" ? glob_regex_program(text) : text);
+      auto re = compile_regex(glob_regex(s.text) ? glob_regex_program(text) : text);
       if (re.ok()) {
         node->regex = std::move(*re);
       } else {
@@ -854,11 +859,6 @@ Result<std::string> parse_go_string(std::string_view text, std::size_t& pos) {
       return expr_error("unknown escape \\" + std::string(1, e));
     }
   }
-}
-
-Result<bool> glob_or_regex_matches(std::string_view value, std::string_view pattern) {
-  MID_TRY(re, compile_regex(glob_regex_program(pattern)));
-  return RE2::PartialMatch(value, *re);
 }
 
 Result<Expression> Expression::parse(std::string_view text, ExpressionLanguage language) {

@@ -34,8 +34,6 @@ using LabelSelector = std::map<std::string, std::vector<LabelPattern>, std::less
 // Compiles a value without templates; a bad regexp is an error naming it.
 Result<LabelPattern> make_pattern(std::string text);
 bool pattern_matches(const LabelPattern& pattern, std::string_view value);
-// Teleport's utils.MatchString: `value` against a glob or '^regex$'.
-Result<bool> glob_or_regex_matches(std::string_view value, std::string_view pattern);
 
 // Whether `selector` matches `labels`, once its templates are expanded with
 // `traits` as Teleport's applyLabelsTraits does: a key takes its first
