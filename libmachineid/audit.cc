@@ -28,11 +28,14 @@ const char* message_id(AuditEvent event) {
     case AuditEvent::login_deny: return "9a8b7c6d5e4f40319281726354a5b6c7";
     case AuditEvent::session_open: return "c3d2e1f0a9b84c7d8e6f5a4b3c2d1e0f";
     case AuditEvent::session_close: return "1e2d3c4b5a6948778695a4b3c2d1e0ff";
+    case AuditEvent::session_terminate: return "7b6a59483726415c8d9e0fa1b2c3d4e5";
   }
   return "00000000000000000000000000000000";
 }
 
-int priority(AuditEvent event) { return event == AuditEvent::login_deny ? 4 /* warning */ : 6 /* info */; }
+int priority(AuditEvent event) {
+  return event == AuditEvent::login_deny || event == AuditEvent::session_terminate ? 4 /* warning */ : 6 /* info */;
+}
 
 // The human line, for journald's MESSAGE and the JSON "message": made of
 // certificate text (key id, login, reason detail), so escaped whole.
@@ -49,6 +52,11 @@ std::string message(const AuditRecord& r) {
     case AuditEvent::session_close:
       text = "session closed for " + who + " as '" + r.login + "'" +
              (r.duration ? " after " + std::to_string(*r.duration) + "s" : "");
+      break;
+    case AuditEvent::session_terminate:
+      text = "session of " + who + " as '" + r.login + "' ended by the daemon" +
+             (r.duration ? " after " + std::to_string(*r.duration) + "s" : "") + ": " + r.reason +
+             (r.detail.empty() ? "" : ": " + r.detail);
       break;
   }
   return escape_untrusted(text);
@@ -72,6 +80,7 @@ const char* audit_event_name(AuditEvent event) {
     case AuditEvent::login_deny: return "login.deny";
     case AuditEvent::session_open: return "session.open";
     case AuditEvent::session_close: return "session.close";
+    case AuditEvent::session_terminate: return "session.terminate";
   }
   return "unknown";
 }
@@ -147,7 +156,8 @@ void AuditLog::write(const AuditRecord& r) {
 namespace machineid {
 
 Result<AuditEvent> audit_event_from_name(std::string_view name) {
-  for (AuditEvent e : {AuditEvent::login_allow, AuditEvent::login_deny, AuditEvent::session_open, AuditEvent::session_close})
+  for (AuditEvent e : {AuditEvent::login_allow, AuditEvent::login_deny, AuditEvent::session_open,
+                       AuditEvent::session_close, AuditEvent::session_terminate})
     if (name == audit_event_name(e)) return e;
   return make_error(Errc::malformed, "unknown audit event '" + std::string(name) + "'");
 }

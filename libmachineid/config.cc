@@ -244,7 +244,8 @@ Status read_node(const Section& s, Config::Node& n) {
 
 Status read_policy(const Section& s, Config::Policy& p) {
   MID_CHECK(
-      s.only({"roles_dir", "locks_dir", "revoked_keys", "mode", "lock_mode", "max_cert_ttl", "clock_skew"}));
+      s.only({"roles_dir", "locks_dir", "revoked_keys", "mode", "lock_mode", "terminate_on_revoke", "max_cert_ttl",
+              "clock_skew"}));
   MID_CHECK(s.string("roles_dir", p.roles_dir, check_absolute));
   MID_CHECK(s.string("locks_dir", p.locks_dir, check_absolute));
   MID_CHECK(s.string("revoked_keys", p.revoked_keys, check_absolute_or_empty));
@@ -254,6 +255,7 @@ Status read_policy(const Section& s, Config::Policy& p) {
   std::string lock_mode;
   MID_CHECK(s.string("lock_mode", lock_mode, check_lock_mode));
   if (!lock_mode.empty()) p.lock_mode = lock_mode == "strict" ? LockMode::strict : LockMode::best_effort;
+  MID_CHECK(s.boolean("terminate_on_revoke", p.terminate_on_revoke));
   MID_CHECK(s.duration("max_cert_ttl", p.max_cert_ttl, std::chrono::seconds{1}, kMaxDuration));
   return s.duration("clock_skew", p.clock_skew, std::chrono::seconds{0}, kMaxClockSkew);
 }

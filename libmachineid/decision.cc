@@ -137,15 +137,7 @@ void check_revocation(Checker& check, const Certificate& cert, const NodePolicy&
   check.pass("revocation", "not revoked (KRL version " + std::to_string(np.krl->version()) + ")");
 }
 
-// Rule 10: no lock in force names the request through any one of its
-// target fields. Under lock_mode "strict", locks that did not load deny
-// everything: a lock the node cannot read is never silently absent.
-void check_locks(Checker& check, const Identity& id, std::string_view login, const NodePolicy& np,
-                 std::int64_t now) {
-  const Policy& policy = np.policy;
-  if (np.config.policy.lock_mode == LockMode::strict && !policy.lock_errors.empty())
-    return check.fail("locks", Reason::locked,
-                      "locks did not load, denying every login (lock_mode strict): " + policy.lock_errors.front());
+LockSubject lock_subject(const Identity& id, std::string_view login, const NodePolicy& np) {
   auto view = [](const std::optional<std::string>& s) { return s ? std::string_view(*s) : std::string_view(); };
   LockSubject subject;
   subject.user = id.user;
@@ -157,13 +149,31 @@ void check_locks(Checker& check, const Identity& id, std::string_view login, con
   subject.join_token = view(id.join_token);
   subject.bot_instance_id = view(id.bot_instance_id);
   subject.access_requests = &id.access_requests;
+  return subject;
+}
+
+// Rule 10: no lock in force names the request through any one of its
+// target fields. Under lock_mode "strict", locks that did not load deny
+// everything: a lock the node cannot read is never silently absent.
+// Returns the lock in force, for the session's end.
+const Lock* check_locks(Checker& check, const Identity& id, std::string_view login, const NodePolicy& np,
+                        std::int64_t now) {
+  const Policy& policy = np.policy;
+  if (np.config.policy.lock_mode == LockMode::strict && !policy.lock_errors.empty()) {
+    check.fail("locks", Reason::locked,
+               "locks did not load, denying every login (lock_mode strict): " + policy.lock_errors.front());
+    return nullptr;
+  }
+  LockSubject subject = lock_subject(id, login, np);
   if (const Lock* lock = find_lock(policy, subject, now)) {
     std::string detail = "locked by " + quoted(lock->name) + " (" + lock->source + ", target " +
                          std::string(lock_match(*lock, subject)) + ")";
     if (!lock->message.empty()) detail += ": " + lock->message;
-    return check.fail("locks", Reason::locked, detail);
+    check.fail("locks", Reason::locked, detail);
+    return lock;
   }
   check.pass("locks", std::to_string(policy.locks.size()) + " locks, none applies");
+  return nullptr;
 }
 
 bool holds_login(const RoleConditions& c, std::string_view login, const Traits& traits) {
@@ -406,6 +416,30 @@ Decision decide(const Request& request, const NodePolicy& np) {
     d.host_sudoers.clear();
   }
   return d;
+}
+
+std::optional<SessionEnd> session_end(const Certificate& cert, const Identity& id, std::string_view login,
+                                      const NodePolicy& np, std::int64_t now) {
+  Decision d;
+  Checker check(d);
+  const Lock* lock = check_locks(check, id, login, np, now);
+  if (!check.failed() && np.config.policy.terminate_on_revoke) {
+    check_ca(check, cert, np.cas, fingerprint_sha256(cert.signature_key));
+    if (np.krl)
+      if (auto why = np.krl->revoked(cert)) check.fail("revocation", Reason::revoked, *why);
+  }
+  if (!check.failed()) return std::nullopt;
+  SessionEnd end{d.reason, d.detail, lock ? lock->name : "", lock ? lock->message : ""};
+  return end;
+}
+
+std::optional<std::int64_t> session_deadline(const Decision& d) {
+  if (!d.allowed || !d.cert || !d.session.disconnect_expired_cert || d.cert->valid_before == kValidForever)
+    return std::nullopt;
+  auto end = static_cast<std::int64_t>(std::min<std::uint64_t>(d.cert->valid_before, INT64_MAX));
+  if (d.session.max_session_ttl && d.cert->valid_after <= static_cast<std::uint64_t>(INT64_MAX / 2))
+    end = std::min(end, static_cast<std::int64_t>(d.cert->valid_after) + d.session.max_session_ttl->count());
+  return end;
 }
 
 std::string authorized_keys_options(const Decision& d) {

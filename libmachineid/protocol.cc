@@ -93,6 +93,8 @@ Result<MessageKind> peek_kind(Bytes payload) {
     case MessageKind::provisional_user:
     case MessageKind::users:
     case MessageKind::forget_user:
+    case MessageKind::sessions:
+    case MessageKind::kill_session:
     case MessageKind::error:
       return static_cast<MessageKind>(kind);
   }
@@ -183,7 +185,8 @@ Result<HostUserReply> decode_host_user_reply(Bytes payload) {
 Result<StatusReply> decode_status_reply(Bytes payload) {
   MID_TRY(kind, peek_kind(payload));
   if (kind != MessageKind::status && kind != MessageKind::reload && kind != MessageKind::session &&
-      kind != MessageKind::users && kind != MessageKind::forget_user)
+      kind != MessageKind::users && kind != MessageKind::forget_user && kind != MessageKind::sessions &&
+      kind != MessageKind::kill_session)
     return make_error(Errc::malformed, "expected a status reply");
   WireReader r(payload.subspan(2));  // peek_kind read the two header bytes
   StatusReply m;

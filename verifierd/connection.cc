@@ -1,51 +1,16 @@
 #include "connection.h"
 
-#include <charconv>
-#include <fstream>
-#include <iterator>
-#include <string_view>
+#include "proc.h"
 
 namespace verifierd {
 namespace {
-
-struct ProcStat {
-  pid_t ppid = 0;
-  unsigned long long starttime = 0;
-  std::string comm;
-};
-
-// /proc/PID/stat: "pid (comm) state ppid ... starttime(22) ...". comm may
-// hold blanks and parentheses, so fields are counted from its last ')'.
-std::optional<ProcStat> proc_stat(pid_t pid) {
-  if (pid <= 0) return std::nullopt;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::size_t open = text.find('('), close = text.rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
-  ProcStat st;
-  st.comm = text.substr(open + 1, close - open - 1);
-  std::string_view rest(text);
-  rest.remove_prefix(close + 1);
-  // Field 3 is the state; ppid is field 4 and starttime field 22.
-  for (int field = 3; field <= 22; ++field) {
-    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-    std::size_t end = rest.find(' ');
-    std::string_view value = rest.substr(0, end);
-    if (field == 4) std::from_chars(value.data(), value.data() + value.size(), st.ppid);
-    if (field == 22 && std::from_chars(value.data(), value.data() + value.size(), st.starttime).ec != std::errc())
-      return std::nullopt;
-    if (end == std::string_view::npos && field < 22) return std::nullopt;
-    rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
-  }
-  return st;
-}
 
 // sshd names its processes "sshd" (and "sshd-session" since OpenSSH 9.8).
 bool is_sshd(const ProcStat& st) { return st.comm == "sshd" || st.comm == "sshd-session"; }
 
 }  // namespace
 
-std::optional<std::string> sshd_connection(pid_t peer, machineid::Asker asker) {
+std::optional<ConnectionProcess> sshd_connection(pid_t peer, machineid::Asker asker) {
   if (asker == machineid::Asker::cli) return std::nullopt;
   pid_t pid = peer;
   auto st = proc_stat(pid);
@@ -64,7 +29,7 @@ std::optional<std::string> sshd_connection(pid_t peer, machineid::Asker asker) {
     pid = st->ppid;
     st = parent;
   }
-  return std::to_string(pid) + ":" + std::to_string(st->starttime);
+  return ConnectionProcess{pid, st->start_time, is_sshd(*st)};
 }
 
 }  // namespace verifierd

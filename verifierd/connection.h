@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -14,10 +15,17 @@
 
 namespace verifierd {
 
-// "pid:starttime" of the connection process for a request from `peer`
-// (SO_PEERCRED) asking as `asker`; nullopt for machineidctl, or when /proc
-// does not say (the peer is gone): such a request is a connection of its
-// own.
-std::optional<std::string> sshd_connection(pid_t peer, machineid::Asker asker);
+struct ConnectionProcess {
+  pid_t pid = 0;
+  std::uint64_t start_time = 0;
+  bool sshd = false;  // an sshd process (not a test's PAM driver, say)
+  // "pid:starttime": the connection's name.
+  std::string key() const { return std::to_string(pid) + ":" + std::to_string(start_time); }
+};
+
+// The connection process for a request from `peer` (SO_PEERCRED) asking as
+// `asker`; nullopt for machineidctl, or when /proc does not say (the peer
+// is gone): such a request is a connection of its own.
+std::optional<ConnectionProcess> sshd_connection(pid_t peer, machineid::Asker asker);
 
 }  // namespace verifierd

@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <pwd.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include "machineid/userdb.h"
 #include "connection.h"
 #include "log.h"
+#include "proc.h"
 
 namespace verifierd {
 namespace {
@@ -33,6 +35,15 @@ std::string correlation_id() {
   std::uint8_t bytes[12];
   if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) std::abort();
   return hex(bytes);
+}
+
+// The uid a login resolves to through the sources other than ours (the
+// daemon never asks its own NSS module).
+std::optional<std::int64_t> login_uid(const std::string& login) {
+  passwd pw{}, *found = nullptr;
+  std::vector<char> buf(16384);
+  if (getpwnam_r(login.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return std::nullopt;
+  return static_cast<std::int64_t>(pw.pw_uid);
 }
 
 std::string join(const std::vector<std::string>& items, const char* sep = " ") {
@@ -81,9 +92,11 @@ Status Engine::start(std::int64_t now) {
   // host users' first load, repeated on each reload until it succeeds.
   host_users_ = std::make_unique<HostUsers>(policy_->config.daemon.state_dir + "/" + std::string(kUserDbFileName),
                                             system_accounts());
+  sessions_ = std::make_unique<SessionTable>(policy_->config.daemon.state_dir + "/" + std::string(kSessionsFileName));
   started_at_ = now;
   apply(load_fresh_policy(config_path_, *policy_), "start", now);
   applied_generation_ = started_generation_;
+  load_sessions(now);
   return {};
 }
 
@@ -285,6 +298,7 @@ void Engine::apply(PolicyLoad load, const std::string& trigger, std::int64_t now
   last_trigger_ = trigger;
   if (load.ca_loaded) publish_sshd_ca_keys();
   if (!host_users_->available()) load_host_users();
+  check_sessions(now);
   log(Priority::info, "policy loaded (" + trigger + "): " + std::to_string(policy_->cas.keys().size()) +
                           " CA keys, " + std::to_string(policy_->policy.roles.size()) + " roles, " +
                           std::to_string(policy_->policy.locks.size()) + " locks, KRL " +
@@ -361,7 +375,9 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
   // key, and those answers come from the connection's first decision. PAM's
   // re-check (with the client's address) is decided again under the same
   // correlation id, and audited only when its outcome differs.
-  std::optional<std::string> connection = sshd_connection(peer, request.asker);
+  std::optional<ConnectionProcess> process = sshd_connection(peer, request.asker);
+  std::optional<std::string> connection;
+  if (process) connection = process->key();
   std::string attempt = connection ? *connection + '\0' + hex(sha256(as_bytes(request.certificate))) + '\0' +
                                          request.login
                                    : std::string();
@@ -389,6 +405,7 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
   // the session with the uid it resolved before authentication right after.
   // A login no source has is denied unless a granting role creates it.
   bool host_user = false;
+  std::optional<std::int64_t> uid;
   if (d.allowed && d.identity && policy_->config.policy.mode == PolicyMode::roles) {
     const Config& c = policy_->config;
     GrantRequest grant{request.login, d.host_groups, std::nullopt, d.identity->bot.value_or(""),
@@ -404,6 +421,7 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
     } else {
       if (!granted->note.empty()) log("host user " + request.login + ": " + granted->note);
       host_user = granted->uid.has_value();
+      if (granted->uid) uid = *granted->uid;
     }
   }
 
@@ -436,6 +454,14 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
   ++(reply.allowed ? counters_.allowed : counters_.denied);
   if (connection && request.asker == Asker::principals)
     remember(cache_, attempt, Cached{reply, now + kConnectionSeconds}, now);
+  // The session this PAM check lets open runs under this certificate.
+  if (process && process->sshd && request.asker == Asker::pam && reply.allowed) {
+    if (!uid) uid = login_uid(request.login);
+    remember(allowed_logins_, *connection,
+             AllowedLogin{request.certificate, request.login, reply, session_deadline(d), uid,
+                          now + kConnectionSeconds},
+             now);
+  }
   return reply;
 }
 
@@ -461,13 +487,153 @@ bool Engine::affects_policy(const std::string& dir, std::string_view name) const
   return resource && (dir == c.policy.roles_dir || dir == c.policy.locks_dir);
 }
 
-void Engine::session_event(const SessionEvent& e) {
+void Engine::session_event(const SessionEvent& e, pid_t peer, std::int64_t now) {
   AuditRecord record = audit_record(e);
   record.event = e.open ? AuditEvent::session_open : AuditEvent::session_close;
   record.login = e.login;
   record.source = e.source;
   if (!e.open) record.duration = e.duration;
   audit_->write(record);
+
+  auto process = sshd_connection(peer, Asker::pam);
+  if (!process || !process->sshd) return;  // not sshd's: nothing the daemon could end
+  if (!e.open) {
+    Session* s = sessions_->find_process(process->pid, process->start_time);
+    if (s != nullptr) sessions_->remove(s->id);
+    return;
+  }
+  auto allowed = allowed_logins_.find(process->key());
+  if (allowed == allowed_logins_.end() || allowed->second.reply.correlation_id != e.correlation_id ||
+      allowed->second.login != e.login) {
+    log(Priority::warning, "session of '" + escape_untrusted(e.login) + "' (correlation id " +
+                               escape_untrusted(e.correlation_id) +
+                               ") opened with no allowed check in its connection: not tracked");
+    return;
+  }
+  const AllowedLogin& a = allowed->second;
+  Session s;
+  s.id = a.reply.correlation_id;
+  s.pid = process->pid;
+  s.start_time = process->start_time;
+  s.login = a.login;
+  s.uid = a.uid.value_or(-1);
+  s.certificate = a.certificate;
+  s.key_id = a.reply.key_id;
+  s.bot = a.reply.bot;
+  s.bot_instance = a.reply.bot_instance;
+  s.roles = a.reply.roles;
+  s.serial = a.reply.serial;
+  s.cert_fp = a.reply.cert_fp;
+  s.ca_fp = a.reply.ca_fp;
+  s.source = e.source;
+  s.opened_at = now;
+  s.ends_at = a.ends_at;
+  parse_session_certificate(s);
+  allowed_logins_.erase(allowed);
+  if (auto added = sessions_->add(s); !added.ok())
+    log(Priority::error, "session " + s.id + ": " + added.error().message);
+  next_sweep_ms_ = 0;  // its end may be sooner than the next sweep
+}
+
+void Engine::audit_session(const Session& s, AuditEvent event, const std::string& reason, const std::string& detail,
+                           std::int64_t now) {
+  AuditRecord r;
+  r.event = event;
+  r.login = s.login;
+  r.key_id = s.key_id;
+  r.bot = s.bot;
+  r.bot_instance = s.bot_instance;
+  r.roles = s.roles;
+  r.serial = s.serial;
+  r.cert_fp = s.cert_fp;
+  r.ca_fp = s.ca_fp;
+  r.source = s.source;
+  r.correlation_id = s.id;
+  r.reason = reason;
+  r.detail = detail;
+  r.duration = now - s.opened_at;
+  audit_->write(r);
+}
+
+void Engine::end_session(Session& s, const std::string& reason, const std::string& detail, std::int64_t now) {
+  if (s.ending_since) return;
+  s.ending_since = now;
+  audit_session(s, AuditEvent::session_terminate, reason, detail, now);
+  if (!terminator_.begin(s.pid, s.start_time))
+    log(Priority::error, "session " + s.id + " of '" + escape_untrusted(s.login) + "' (sshd process " +
+                             std::to_string(s.pid) + "): cannot signal it (the daemon needs CAP_KILL)");
+  (void)sessions_->save();
+}
+
+void Engine::check_sessions(std::int64_t now) {
+  if (!sessions_) return;
+  for (auto& [id, s] : sessions_->all_mutable()) {
+    if (s.ending_since) continue;
+    if (!s.cert || !s.identity) {
+      end_session(s, "parse", "its certificate no longer parses", now);
+      continue;
+    }
+    if (auto end = session_end(*s.cert, *s.identity, s.login, *policy_, now))
+      end_session(s, std::string(reason_code(end->reason)), end->detail, now);
+  }
+}
+
+void Engine::load_sessions(std::int64_t now) {
+  if (auto loaded = sessions_->load(); !loaded.ok()) {
+    log(Priority::error, "sessions: " + loaded.error().message + " (starting with an empty table)");
+    return;
+  }
+  // Sessions whose sshd process went while the daemon was away are closed
+  // in the audit trail; the rest are checked against the policy now.
+  std::vector<std::string> gone;
+  for (const auto& [id, s] : sessions_->all()) {
+    auto st = proc_stat(s.pid);
+    if (!st || st->start_time != s.start_time) gone.push_back(id);
+  }
+  for (const auto& id : gone)
+    if (auto s = sessions_->remove(id))
+      audit_session(*s, AuditEvent::session_close, "", "its sshd process ended while the daemon was not running", now);
+  if (!sessions_->all().empty())
+    log(Priority::info, "sessions: " + std::to_string(sessions_->all().size()) + " open sessions carried over");
+  check_sessions(now);
+}
+
+Status Engine::kill_session(const std::string& id, std::int64_t now) {
+  Session* s = sessions_->find(id);
+  if (s == nullptr) return make_error(Errc::config, "no open session '" + escape_untrusted(id) + "'");
+  end_session(*s, "admin", "ended by machineidctl sessions --kill", now);
+  return {};
+}
+
+void Engine::tick(std::int64_t now) {
+  terminator_.finish_due();
+  std::int64_t now_ms = monotonic_ms();
+  if (now_ms < next_sweep_ms_) return;
+  next_sweep_ms_ = now_ms + kSessionSweepMs;
+  std::vector<std::string> gone;
+  for (auto& [id, s] : sessions_->all_mutable()) {
+    auto st = proc_stat(s.pid);
+    if (!st || st->start_time != s.start_time) {
+      gone.push_back(id);
+    } else if (s.ends_at && *s.ends_at <= now) {
+      end_session(s, "expired", "the certificate's time is up (disconnect_expired_cert)", now);
+    }
+  }
+  // A session whose PAM close never came (sshd killed, a terminated
+  // session) is closed here.
+  for (const auto& id : gone)
+    if (auto s = sessions_->remove(id))
+      audit_session(*s, AuditEvent::session_close, s->ending_since ? "terminated" : "",
+                    "its sshd process ended without a PAM session close", now);
+}
+
+std::int64_t Engine::next_tick_ms() const {
+  std::int64_t next = terminator_.next_due_ms();
+  if (!sessions_ || sessions_->all().empty()) return next;
+  // 0 means none to the loop: a sweep due at once is due at 1.
+  std::int64_t sweep = std::max<std::int64_t>(next_sweep_ms_, 1);
+  // A session's end (seconds) wakes the loop within the second it falls in.
+  return next == 0 ? sweep : std::min(next, sweep);
 }
 
 // Bounded: expired entries go first, everything if that is not enough.
@@ -538,6 +704,7 @@ std::string Engine::status_json(std::int64_t now) const {
   j["host_users"] = {{"db", host_users_->path()},
                      {"users", host_users_->user_count()},
                      {"taken_by_other_sources", host_users_->foreign_count()}};
+  j["sessions"] = {{"file", sessions_->path()}, {"open", sessions_->all().size()}};
   j["errors"] = errors_;
   if (ca_refresher_) {
     auto r = ca_refresher_->state();

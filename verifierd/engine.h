@@ -19,6 +19,8 @@
 #include "machineid/decision.h"
 #include "machineid/protocol.h"
 #include "host_users.h"
+#include "sessions.h"
+#include "terminate.h"
 
 namespace verifierd {
 
@@ -26,6 +28,9 @@ namespace verifierd {
 // keeps its correlation id: longer than sshd's LoginGraceTime (120 s).
 inline constexpr std::int64_t kConnectionSeconds = 600;
 inline constexpr std::size_t kCacheEntries = 4096;
+// Open sessions are checked this often for a process that went without a
+// PAM close, and for a certificate whose time is up.
+inline constexpr std::int64_t kSessionSweepMs = 1000;
 
 // What one load of the node's policy found.
 struct PolicyLoad {
@@ -85,8 +90,19 @@ class Engine {
   // Decides for `peer` (the asking process, from SO_PEERCRED): once per
   // sshd connection and certificate and login (see connection.h).
   machineid::DecideReply decide(const machineid::DecideRequest& request, pid_t peer, std::int64_t now);
-  // Writes a PAM session's open or close to the audit trail.
-  void session_event(const machineid::SessionEvent& event);
+  // A PAM session's open or close, from `peer` (sshd's process for the
+  // connection): the audit trail, and the session table, which takes the
+  // certificate the connection's PAM check allowed.
+  void session_event(const machineid::SessionEvent& event, pid_t peer, std::int64_t now);
+  // The session table, for machineidctl sessions.
+  std::string sessions_json(std::int64_t now) const { return sessions_->json(now); }
+  // Ends one session (machineidctl sessions --kill ID).
+  machineid::Status kill_session(const std::string& id, std::int64_t now);
+  // The loop's timer: sessions whose end has come or whose process is
+  // gone, and the SIGKILLs due. next_tick_ms(): when it has work next
+  // (monotonic ms), 0 for never.
+  void tick(std::int64_t now);
+  std::int64_t next_tick_ms() const;
   // sshd's lookup before authentication (HostUsers::provisional), for
   // logins some loaded role could give a host user on this node. Writes
   // nothing.
@@ -122,6 +138,14 @@ class Engine {
   void publish_sshd_ca_keys();
   bool may_create_host_user(std::string_view login) const;
   void load_host_users();
+  void load_sessions(std::int64_t now);
+  // Ends a session: SIGHUP now, SIGKILL after the grace (terminate.h), and
+  // a session.terminate event.
+  void end_session(Session& session, const std::string& reason, const std::string& detail, std::int64_t now);
+  // After a policy change: ends the sessions it no longer lets run.
+  void check_sessions(std::int64_t now);
+  void audit_session(const Session& session, machineid::AuditEvent event, const std::string& reason,
+                     const std::string& detail, std::int64_t now);
 
   std::string config_path_;
   // The policy in force. Only the loop thread replaces it, and only after
@@ -151,6 +175,18 @@ class Engine {
   template <class Entry>
   void remember(std::map<std::string, Entry>& map, const std::string& key, Entry entry, std::int64_t now);
   std::string connection_id(const std::string& connection, std::int64_t now);
+
+  // What a connection's allowed PAM check decided, for its session's open.
+  struct AllowedLogin {
+    std::string certificate, login;
+    machineid::DecideReply reply;
+    std::optional<std::int64_t> ends_at, uid;
+    std::int64_t expires;
+  };
+  std::map<std::string, AllowedLogin> allowed_logins_;  // by connection
+  std::unique_ptr<SessionTable> sessions_;
+  Terminator terminator_;
+  std::int64_t next_sweep_ms_ = 0;
 
   std::map<std::string, Cached> cache_;  // the helper's answers, by connection, certificate and login
   std::map<std::string, AttemptId> connection_ids_;  // correlation ids, by connection

@@ -20,17 +20,14 @@
 #include <vector>
 
 #include "log.h"
+#include "proc.h"
 
 namespace verifierd {
 namespace {
 
 using namespace machineid;
 
-std::int64_t now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
+std::int64_t now_ms() { return monotonic_ms(); }
 
 std::int64_t wall_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -342,7 +339,7 @@ ByteVector Server::handle(const ByteVector& payload, const Connection& c) {
       if (uid != 0) return encode_error("only root (PAM in sshd) may report sessions");
       auto event = decode_session_event(payload);
       if (!event.ok()) return {};
-      engine_.session_event(*event);
+      engine_.session_event(*event, c.pid, wall_seconds());
       return encode(StatusReply{true, "{}"}, MessageKind::session);
     }
     case MessageKind::provisional_user: {
@@ -361,6 +358,16 @@ ByteVector Server::handle(const ByteVector& payload, const Connection& c) {
       auto forgotten = engine_.forget_user(request->login, wall_seconds());
       if (!forgotten.ok()) return encode_error(forgotten.error().message);
       return encode(StatusReply{true, engine_.users_json()}, MessageKind::forget_user);
+    }
+    case MessageKind::sessions:
+      return encode(StatusReply{true, engine_.sessions_json(wall_seconds())}, MessageKind::sessions);
+    case MessageKind::kill_session: {
+      if (uid != 0) return encode_error("only root may end sessions");
+      auto request = decode_user_request(payload, MessageKind::kill_session);
+      if (!request.ok()) return {};
+      auto killed = engine_.kill_session(request->login, wall_seconds());
+      if (!killed.ok()) return encode_error(killed.error().message);
+      return encode(StatusReply{true, engine_.sessions_json(wall_seconds())}, MessageKind::kill_session);
     }
     case MessageKind::error:
       return {};
@@ -413,6 +420,7 @@ int Server::next_timeout(std::int64_t now) const {
   if (reload_due_ms_ != 0) next = std::min(next, reload_due_ms_);
   if (accept_paused_until_ms_ != 0) next = std::min(next, accept_paused_until_ms_);
   if (watchdog_interval_ms_ != 0) next = std::min(next, watchdog_due_ms_);
+  if (std::int64_t tick = engine_.next_tick_ms(); tick != 0) next = std::min(next, tick);
   if (next == INT64_MAX) return -1;
   return static_cast<int>(std::clamp<std::int64_t>(next - now, 0, INT_MAX));
 }
@@ -471,6 +479,7 @@ int Server::run() {
       watchdog_due_ms_ = now + watchdog_interval_ms_;
     }
     expire_connections(now);
+    if (std::int64_t tick = engine_.next_tick_ms(); tick != 0 && tick <= now) engine_.tick(wall_seconds());
   }
 }
 

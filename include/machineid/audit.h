@@ -12,7 +12,9 @@
 
 namespace machineid {
 
-enum class AuditEvent { login_allow, login_deny, session_open, session_close };
+// session_terminate: the daemon ended an open session (a lock, a
+// revocation, its certificate's end, or machineidctl sessions --kill).
+enum class AuditEvent { login_allow, login_deny, session_open, session_close, session_terminate };
 
 // "login.allow", ...
 const char* audit_event_name(AuditEvent event);
@@ -22,7 +24,7 @@ struct AuditRecord {
   std::string login, key_id, bot, bot_instance, roles, serial, cert_fp, ca_fp, source, reason;
   std::string correlation_id;  // ties a login decision to its session
   std::string detail;          // human text, becomes MESSAGE
-  std::optional<std::int64_t> duration;  // session.close only, seconds
+  std::optional<std::int64_t> duration;  // session.close and session.terminate, seconds
 };
 
 class AuditLog {

@@ -71,6 +71,9 @@ struct Config {
     std::string revoked_keys = "/etc/machineid/revoked.krl";  // "": no KRL
     PolicyMode mode = PolicyMode::roles;
     LockMode lock_mode = LockMode::strict;
+    // A certificate the KRL revokes, or whose CA is no longer trusted, ends
+    // its open sessions too (locks always do).
+    bool terminate_on_revoke = true;
     std::chrono::seconds max_cert_ttl{24 * 3600};
     std::chrono::seconds clock_skew{60};
   } policy;

@@ -93,4 +93,22 @@ Decision decide(const Request& request, const NodePolicy& policy);
 // allows only local or only remote forwarding gets no-port-forwarding.
 std::string authorized_keys_options(const Decision& d);
 
+// Why a session that `cert` opened as `login` must end now, as Teleport's
+// node agent ends sessions: a lock in force that names it (or, under
+// lock_mode "strict", locks that did not load); with
+// [policy] terminate_on_revoke, a revocation by the KRL or a CA that is no
+// longer trusted. An unusable KRL denies new logins but ends no session.
+struct SessionEnd {
+  Reason reason = Reason::locked;
+  std::string detail;
+  std::string lock, lock_message;  // the lock in force, when one is
+};
+std::optional<SessionEnd> session_end(const Certificate& cert, const Identity& id, std::string_view login,
+                                      const NodePolicy& policy, std::int64_t now);
+
+// When an allowed session must end by itself (Teleport's
+// disconnect_expired_cert, at the certificate's valid_before, capped at
+// valid_after + the roles' shortest max_session_ttl); nullopt: never.
+std::optional<std::int64_t> session_deadline(const Decision& d);
+
 }  // namespace machineid

@@ -28,6 +28,8 @@ enum class MessageKind : std::uint8_t {
   provisional_user = 5,  // UserRequest -> HostUserReply (root only: NSS in sshd; stores nothing)
   users = 6,         // (no fields) -> StatusReply, json lists host users
   forget_user = 7,   // UserRequest -> StatusReply (root only)
+  sessions = 8,      // (no fields) -> StatusReply, json lists open sessions
+  kill_session = 9,  // UserRequest naming a session id -> StatusReply (root only)
   error = 127,       // reply only: string message
 };
 

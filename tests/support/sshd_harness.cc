@@ -335,6 +335,12 @@ CommandResult SshdHarness::run_captured(const std::vector<std::string>& argv) co
 
 CommandResult SshdHarness::ssh(const std::string& key, const std::string& cert, const std::string& login,
                                const std::string& command, const std::vector<std::string>& extra) const {
+  return run_captured(ssh_argv(key, cert, login, command, extra));
+}
+
+std::vector<std::string> SshdHarness::ssh_argv(const std::string& key, const std::string& cert,
+                                               const std::string& login, const std::string& command,
+                                               const std::vector<std::string>& extra) const {
   std::vector<std::string> argv = {kSsh, "-F", "/dev/null", "-i", key, "-p", std::to_string(port_)};
   // IdentityAgent=none: a developer's agent keys must not take part.
   // LogLevel=ERROR: no host-key notices on stderr, yet "Permission denied".
@@ -346,7 +352,7 @@ CommandResult SshdHarness::ssh(const std::string& key, const std::string& cert, 
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back(login + "@127.0.0.1");
   if (!command.empty()) argv.push_back(command);
-  return run_captured(argv);
+  return argv;
 }
 
 CommandResult SshdHarness::ask_helper(const std::string& login, const std::string& cert) const {

@@ -106,6 +106,9 @@ class SshdHarness {
   // command runs none.
   CommandResult ssh(const std::string& key, const std::string& cert, const std::string& login,
                     const std::string& command, const std::vector<std::string>& extra = {}) const;
+  // The argv of that ssh, for a login a test runs in the background.
+  std::vector<std::string> ssh_argv(const std::string& key, const std::string& cert, const std::string& login,
+                                    const std::string& command, const std::vector<std::string>& extra = {}) const;
   // Runs the installed machineid-principals as sshd would (%u %t %k), for
   // certificates sshd or ssh refuse before the helper is asked.
   CommandResult ask_helper(const std::string& login, const std::string& cert) const;
