@@ -109,27 +109,6 @@ Status parse_extension(WireReader& r) {
   return {};
 }
 
-// Key ids come from certificates; escape them so a reason stays one
-// printable line.
-std::string quoted(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 struct Krl::CertSection {
@@ -423,7 +402,11 @@ std::optional<std::string> Krl::revoked_under(Bytes ca, const Certificate& cert)
     return std::nullopt;
   // Named only once revoked: hashing the CA key costs more than the lookups.
   auto by = [&] { return ca.empty() ? std::string("for any CA") : "by CA " + fingerprint_sha256(ca); };
-  if (it->key_ids.contains(cert.key_id)) return "key id " + quoted(cert.key_id) + " revoked " + by();
+  if (it->key_ids.contains(cert.key_id)) {
+    // The key id comes from the certificate: escaped, so the reason stays
+    // one printable line, as every other reason is.
+    return "key id \"" + escape_untrusted(cert.key_id) + "\" revoked " + by();
+  }
   // Serial 0 means "no serial" (OpenSSH ignores it here too).
   if (cert.serial != 0 && it->serial_revoked(cert.serial))
     return "serial " + std::to_string(cert.serial) + " revoked " + by();

@@ -30,39 +30,13 @@ struct AuditOptions {
   bool json = false;
 };
 
-// "--since" takes unix seconds or a duration ago ("90s", "10m", "24h").
+// "--since" takes unix seconds, an RFC 3339 time, or a duration ago ("90s",
+// "10m", "24h").
 std::optional<std::int64_t> parse_since(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 19) return std::stoll(s);
+  if (auto t = parse_time(s)) return t;
   auto ago = machineid::parse_duration(s);
   if (!ago.ok()) return std::nullopt;
   return static_cast<std::int64_t>(std::time(nullptr)) - ago->count();
-}
-
-std::string parse_args(const std::vector<std::string>& args, AuditOptions& o, bool& config_given) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--json") {
-      o.json = true;
-      continue;
-    }
-    if (i + 1 == args.size()) return "unknown or incomplete option '" + a + "'";
-    const std::string& v = args[++i];
-    if (a == "--config") {
-      o.config = v;
-      config_given = true;
-    } else if (a == "--file") {
-      o.file = v;
-    } else if (a == "--bot") {
-      o.bot = v;
-    } else if (a == "--since") {
-      auto since = parse_since(v);
-      if (!since) return "--since '" + v + "' is neither unix seconds nor a duration like 10m";
-      o.since = *since;
-    } else {
-      return "unknown option '" + a + "'";
-    }
-  }
-  return "";
 }
 
 std::string iso_time(std::int64_t t) {
@@ -88,19 +62,16 @@ void print(const AuditEntry& e, bool json) {
 
 bool wanted(const AuditEntry& e, const AuditOptions& o) { return e.time >= o.since && (o.bot.empty() || e.record.bot == o.bot); }
 
-int from_file(const AuditOptions& o) {
+int from_file(const Args& args, const AuditOptions& o) {
   std::ifstream in(o.file);
-  if (!in) {
-    std::cerr << "machineidctl audit: cannot read " << o.file << "\n";
-    return kExitUsage;
-  }
+  if (!in) return args.fail(kExitUsage, "cannot read " + o.file);
   std::string line;
   unsigned line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
     auto e = machineid::parse_audit_json(line);
     if (!e.ok()) {
-      std::cerr << "machineidctl audit: " << machineid::escape_untrusted(o.file + ":" + std::to_string(line_no) + ": " + e.error().message) << "\n";
+      args.say(o.file + ":" + std::to_string(line_no) + ": " + e.error().message);
       continue;  // a damaged line must not hide the ones after it
     }
     if (wanted(*e, o)) print(*e, o.json);
@@ -108,12 +79,10 @@ int from_file(const AuditOptions& o) {
   return 0;
 }
 
-int from_journal(const AuditOptions& o) {
+int from_journal(const Args& args, const AuditOptions& o) {
   sd_journal* j = nullptr;
-  if (int rc = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY); rc < 0) {
-    std::cerr << "machineidctl audit: cannot open the journal: " << std::strerror(-rc) << "\n";
-    return kExitUsage;
-  }
+  if (int rc = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY); rc < 0)
+    return args.fail(kExitUsage, std::string("cannot open the journal: ") + std::strerror(-rc));
   std::unique_ptr<sd_journal, decltype(&sd_journal_close)> journal(j, sd_journal_close);
   sd_journal_add_match(j, "SYSLOG_IDENTIFIER=machineid", 0);
   if (!o.bot.empty()) {
@@ -156,26 +125,25 @@ int from_journal(const AuditOptions& o) {
 
 }  // namespace
 
-int audit(const std::vector<std::string>& args) {
+int audit(const Args& args) {
   AuditOptions o;
-  bool config_given = false;
-  if (std::string err = parse_args(args, o, config_given); !err.empty()) {
-    std::cerr << "machineidctl audit: " << err
-              << "\nusage: machineidctl audit [--config FILE | --file PATH] [--since SECONDS|DURATION] [--bot NAME] "
-                 "[--json]\n";
-    return kExitUsage;
+  o.config = args.value_or("config", o.config);
+  o.file = args.value_or("file", "");
+  o.bot = args.value_or("bot", "");
+  o.json = args.has("json");
+  if (auto since = args.value("since")) {
+    auto t = parse_since(*since);
+    if (!t) return args.usage_error("--since '" + *since + "' is neither unix seconds, an RFC 3339 time nor a duration like 10m");
+    o.since = *t;
   }
   // Without --file, read where the daemon writes: its file when journald is
   // off in the config, otherwise the journal.
-  if (o.file.empty() && (config_given || access(o.config.c_str(), R_OK) == 0)) {
+  if (o.file.empty() && (args.has("config") || access(o.config.c_str(), R_OK) == 0)) {
     auto config = machineid::load_config(o.config);
-    if (!config.ok()) {
-      std::cerr << "machineidctl audit: " << config.error().message << "\n";
-      return kExitUsage;
-    }
+    if (!config.ok()) return args.fail(kExitUsage, config.error().message);
     if (!config->audit.journald && !config->audit.file.empty()) o.file = config->audit.file;
   }
-  return o.file.empty() ? from_journal(o) : from_file(o);
+  return o.file.empty() ? from_journal(args, o) : from_file(args, o);
 }
 
 }  // namespace machineidctl

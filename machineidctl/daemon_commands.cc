@@ -15,33 +15,6 @@ namespace {
 // An administrator waits longer than sshd would; a reload loads every file.
 constexpr int kDeadlineMs = 10000;
 
-struct DaemonOptions {
-  std::string socket;
-  bool json = false;
-};
-
-// Parses [--config FILE] [--socket PATH] [--json]; the socket defaults to
-// the config's [daemon] socket. Returns an error message or "".
-std::string parse(const std::vector<std::string>& args, DaemonOptions& o, bool json_allowed) {
-  std::string config_path;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--json" && json_allowed) {
-      o.json = true;
-    } else if ((args[i] == "--socket" || args[i] == "--config") && i + 1 < args.size()) {
-      (args[i] == "--socket" ? o.socket : config_path) = args[i + 1];
-      ++i;
-    } else {
-      return "unknown or incomplete option '" + args[i] + "'";
-    }
-  }
-  if (!o.socket.empty()) return "";
-  if (config_path.empty()) config_path = std::string(machineid::kDefaultConfigPath);
-  auto config = machineid::load_config(config_path);
-  if (!config.ok()) return config.error().message;
-  o.socket = config->daemon.socket;
-  return "";
-}
-
 // Role names, file names and load errors carry policy text: every line is
 // escaped on its way to the terminal.
 void print_status(const nlohmann::json& s) {
@@ -73,47 +46,50 @@ void print_status(const nlohmann::json& s) {
     out << "ERROR     " << what << ": " << message.get<std::string>() << "\n";
   for (const auto& notice : s["notices"]) out << "notice    " << notice.get<std::string>() << "\n";
   std::istringstream lines(out.str());
-  for (std::string line; std::getline(lines, line);)
-    std::cout << machineid::escape_untrusted(line) << "\n";
-}
-
-int ask(const std::string& name, const std::vector<std::string>& args, machineid::MessageKind kind) {
-  DaemonOptions o;
-  bool is_status = kind == machineid::MessageKind::status;
-  if (std::string err = parse(args, o, is_status); !err.empty()) {
-    std::cerr << "machineidctl " << name << ": " << err << "\nusage: machineidctl " << name
-              << " [--config FILE | --socket PATH]" << (is_status ? " [--json]" : "") << "\n";
-    return kExitUsage;
-  }
-  auto reply = machineid::call_daemon(o.socket, machineid::encode_simple(kind), kDeadlineMs);
-  if (!reply.ok()) {
-    std::cerr << "machineidctl " << name << ": " << reply.error().message << "\n";
-    return kExitDenied;
-  }
-  auto status = machineid::decode_status_reply(*reply);
-  if (!status.ok()) {
-    auto error = machineid::decode_error(*reply);
-    std::cerr << "machineidctl " << name << ": "
-              << machineid::escape_untrusted(error.ok() ? *error : status.error().message) << "\n";
-    return kExitDenied;
-  }
-  auto json = nlohmann::json::parse(status->json, nullptr, false);
-  if (json.is_discarded()) {
-    std::cerr << "machineidctl " << name << ": daemon sent unreadable status\n";
-    return kExitDenied;
-  }
-  if (o.json) {
-    std::cout << json.dump() << "\n";
-  } else {
-    if (!is_status) std::cout << "reloaded\n";
-    print_status(json);
-  }
-  return json["errors"].empty() ? 0 : kExitDenied;
+  for (std::string line; std::getline(lines, line);) print_escaped(line);
 }
 
 }  // namespace
 
-int status(const std::vector<std::string>& args) { return ask("status", args, machineid::MessageKind::status); }
-int reload(const std::vector<std::string>& args) { return ask("reload", args, machineid::MessageKind::reload); }
+machineid::Result<std::string> daemon_socket(const Args& args) {
+  if (auto socket = args.value("socket")) return *socket;
+  auto config = machineid::load_config(args.value_or("config", std::string(machineid::kDefaultConfigPath)));
+  if (!config.ok()) return config.error();
+  return config->daemon.socket;
+}
+
+int ask_daemon(const Args& args, const machineid::ByteVector& request, nlohmann::json& reply) {
+  auto socket = daemon_socket(args);
+  if (!socket.ok()) return args.fail(kExitUsage, socket.error().message);
+  auto answer = machineid::call_daemon(*socket, request, kDeadlineMs);
+  if (!answer.ok()) return args.fail(kExitUnreachable, answer.error().message);
+  auto status = machineid::decode_status_reply(*answer);
+  if (!status.ok()) {
+    auto error = machineid::decode_error(*answer);
+    return args.fail(kExitFindings, error.ok() ? *error : status.error().message);
+  }
+  reply = nlohmann::json::parse(status->json, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object()) return args.fail(kExitFindings, "the daemon sent an unreadable answer");
+  return kExitOk;
+}
+
+namespace {
+
+int ask(const Args& args, machineid::MessageKind kind) {
+  nlohmann::json reply;
+  if (int rc = ask_daemon(args, machineid::encode_simple(kind), reply); rc != kExitOk) return rc;
+  if (args.has("json")) {
+    print_json(reply);
+  } else {
+    if (kind == machineid::MessageKind::reload) std::cout << "reloaded\n";
+    print_status(reply);
+  }
+  return reply.contains("errors") && !reply["errors"].empty() ? kExitFindings : kExitOk;
+}
+
+}  // namespace
+
+int status(const Args& args) { return ask(args, machineid::MessageKind::status); }
+int reload(const Args& args) { return ask(args, machineid::MessageKind::reload); }
 
 }  // namespace machineidctl

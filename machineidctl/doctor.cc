@@ -36,8 +36,10 @@ struct DoctorOptions {
   std::string nsswitch = "/etc/nsswitch.conf";
 };
 
+// Findings are printed as they are made, or collected for --json.
 class Report {
  public:
+  explicit Report(bool json) : json_(json) {}
   void ok(const std::string& area, const std::string& what) { line("ok", area, what, ""); }
   void warn(const std::string& area, const std::string& what, const std::string& fix) {
     line("warn", area, what, fix);
@@ -48,14 +50,37 @@ class Report {
   }
   int failures() const { return failures_; }
 
+  // The closing line, or the whole report as one JSON object.
+  void finish() {
+    if (json_) {
+      nlohmann::ordered_json j;
+      j["problems"] = failures_;
+      j["findings"] = std::move(findings_);
+      print_json(j);
+    } else {
+      std::printf("%s\n", failures_ == 0 ? "no problems found" : (std::to_string(failures_) + " problem(s) found").c_str());
+    }
+  }
+
  private:
   // Findings quote file names, the daemon's errors and YAML text: escaped
   // for the terminal like every other line that carries such text.
   void line(const char* level, const std::string& area, const std::string& what, const std::string& fix) {
+    if (json_) {
+      nlohmann::ordered_json f;
+      f["level"] = level[0] == 'F' ? "fail" : level;
+      f["area"] = area;
+      f["what"] = what;
+      if (!fix.empty()) f["fix"] = fix;
+      findings_.push_back(std::move(f));
+      return;
+    }
     std::printf("%-4s  %-10s  %s\n", level, area.c_str(), machineid::escape_untrusted(what).c_str());
     if (!fix.empty()) std::printf("                  fix: %s\n", machineid::escape_untrusted(fix).c_str());
   }
+  bool json_;
   int failures_ = 0;
+  nlohmann::ordered_json findings_ = nlohmann::ordered_json::array();
 };
 
 // Runs a command and returns its stdout, or nullopt when it fails.
@@ -328,30 +353,17 @@ void check_state_dir(const machineid::Config& c, Report& r) {
 
 }  // namespace
 
-int doctor(const std::vector<std::string>& args) {
+int doctor(const Args& args) {
   DoctorOptions o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string* target = args[i] == "--config"        ? &o.config
-                          : args[i] == "--sshd"        ? &o.sshd
-                          : args[i] == "--sshd-config" ? &o.sshd_config
-                          : args[i] == "--pam-dir"     ? &o.pam_dir
-                          : args[i] == "--pam-service" ? &o.pam_service
-                          : args[i] == "--nsswitch"    ? &o.nsswitch
-                                                       : nullptr;
-    if (target == nullptr || i + 1 == args.size()) {
-      std::cerr << "machineidctl doctor: unknown or incomplete option '" << args[i]
-                << "'\nusage: machineidctl doctor [--config FILE] [--sshd PATH] [--sshd-config FILE] [--pam-dir DIR] "
-                   "[--pam-service NAME] [--nsswitch FILE]\n";
-      return kExitUsage;
-    }
-    *target = args[++i];
-  }
+  o.config = args.value_or("config", o.config);
+  o.sshd = args.value_or("sshd", o.sshd);
+  o.sshd_config = args.value_or("sshd-config", o.sshd_config);
+  o.pam_dir = args.value_or("pam-dir", o.pam_dir);
+  o.pam_service = args.value_or("pam-service", o.pam_service);
+  o.nsswitch = args.value_or("nsswitch", o.nsswitch);
   auto config = machineid::load_config(o.config);
-  if (!config.ok()) {
-    std::cerr << "machineidctl doctor: " << config.error().message << "\n";
-    return kExitUsage;
-  }
-  Report report;
+  if (!config.ok()) return args.fail(kExitUsage, config.error().message);
+  Report report(args.has("json"));
   report.ok("config", o.config + " loads");
   check_sshd(o, *config, report);
   check_pam(o, report);
@@ -361,9 +373,8 @@ int doctor(const std::vector<std::string>& args) {
   check_files(o.config, *config, report);
   check_clock(report);
   check_state_dir(*config, report);
-  std::printf("%s\n", report.failures() == 0 ? "no problems found"
-                                             : (std::to_string(report.failures()) + " problem(s) found").c_str());
-  return report.failures() == 0 ? 0 : kExitDenied;
+  report.finish();
+  return report.failures() == 0 ? kExitOk : kExitFindings;
 }
 
 }  // namespace machineidctl

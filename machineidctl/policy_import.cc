@@ -12,6 +12,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <string_view>
@@ -35,9 +36,6 @@ constexpr std::string_view kMarker = "# machineidctl policy import";
 constexpr std::size_t kMaxNameBytes = 250;
 constexpr int kReloadDeadlineMs = 10000;
 
-constexpr const char* kUsage =
-    "usage: machineidctl policy import [--config FILE] [--dry-run] [--prune] FILE|-\n";
-
 enum class Kind { role, lock };
 
 const char* kind_name(Kind k) { return k == Kind::role ? "role" : "lock"; }
@@ -56,6 +54,64 @@ struct Options {
   std::string input;
   bool dry_run = false;
   bool prune = false;
+  bool json = false;
+};
+
+// What the import does, line by line, or as one JSON object at the end.
+// Names, paths and the parser's messages come from the stream: escaped.
+class Output {
+ public:
+  explicit Output(const Options& o) : o_(o) {}
+  // "write", "replace", "same", "remove", or "skip" (a document that is
+  // neither a role nor a lock, at `path`:line).
+  void action(const std::string& verb, const std::string& path, const Document* d = nullptr) {
+    if (o_.json) {
+      nlohmann::ordered_json a;
+      a["action"] = verb;
+      a["path"] = path;
+      if (d != nullptr) {
+        a["kind"] = kind_name(d->kind);
+        a["name"] = d->name;
+      }
+      actions_.push_back(std::move(a));
+      return;
+    }
+    bool changes = verb != "same" && verb != "skip";
+    std::string verb_column = verb + std::string(verb.size() < 6 ? 6 - verb.size() : 0, ' ') + " ";
+    std::string line = (changes && o_.dry_run ? "would " : "") + verb_column + path;
+    if (d != nullptr) line += " (" + std::string(kind_name(d->kind)) + " " + d->name + ")";
+    if (verb == "skip") line += ": neither a role nor a lock";
+    print_escaped(line);
+  }
+  void reload(const std::string& outcome, const std::string& line) {
+    reload_ = outcome;
+    if (!o_.json) print_escaped(line);
+  }
+  // The closing line, or the JSON object; `problems` refused the import.
+  void finish(const std::string& source, std::size_t resources, std::size_t changed,
+              const std::vector<std::string>& problems) {
+    if (!o_.json) {
+      if (problems.empty())
+        print_escaped(std::to_string(resources) + " resources in " + source + ", " + std::to_string(changed) +
+                      (o_.dry_run ? " would change" : " changed"));
+      return;
+    }
+    nlohmann::ordered_json j;
+    j["source"] = source;
+    j["dry_run"] = o_.dry_run;
+    j["written"] = problems.empty() && !o_.dry_run;
+    j["resources"] = resources;
+    j["changed"] = changed;
+    j["actions"] = std::move(actions_);
+    j["problems"] = problems;
+    j["reload"] = reload_.empty() ? nullptr : nlohmann::ordered_json(reload_);
+    print_json(j);
+  }
+
+ private:
+  const Options& o_;
+  nlohmann::ordered_json actions_ = nlohmann::ordered_json::array();
+  std::string reload_;
 };
 
 bool is_separator(std::string_view line) {
@@ -124,13 +180,6 @@ std::string name_problem(std::string_view name) {
   return "";
 }
 
-// `name` for a message: control characters shown as '?'.
-std::string printable(std::string name) {
-  for (char& c : name)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return name;
-}
-
 // The role and lock names a file defines, as the daemon would load it.
 std::set<std::pair<Kind, std::string>> names_in(const std::string& content,
                                                 const std::string& source, Kind kind) {
@@ -179,11 +228,6 @@ std::map<std::string, std::string> yaml_files(const std::string& dir, std::strin
   return files;
 }
 
-int usage(const std::string& message) {
-  std::cerr << "machineidctl policy import: " << message << "\n" << kUsage;
-  return kExitUsage;
-}
-
 std::string read_input(const std::string& input, std::string& error) {
   if (input != "-") {
     auto content = machineid::read_file(input, machineid::kMaxResourceFileBytes);
@@ -206,35 +250,38 @@ std::string read_input(const std::string& input, std::string& error) {
 }
 
 // Asks a running daemon to reload; says so either way, never fails.
-void ask_reload(const std::string& socket) {
+void ask_reload(const Args& args, const std::string& socket, Output& out) {
   auto reply = machineid::call_daemon(
       socket, machineid::encode_simple(machineid::MessageKind::reload), kReloadDeadlineMs);
   if (!reply.ok()) {
-    std::cout << "no daemon answered on " << socket << "; it loads the files when it starts\n";
+    out.reload("no daemon", "no daemon answered on " + socket + "; it loads the files when it starts");
     return;
   }
   if (machineid::decode_status_reply(*reply).ok()) {
-    std::cout << "daemon reloaded (machineidctl status shows what is in force)\n";
+    out.reload("reloaded", "daemon reloaded (machineidctl status shows what is in force)");
     return;
   }
   auto error = machineid::decode_error(*reply);
-  std::cerr << "machineidctl policy import: the daemon did not reload: "
-            << (error.ok() ? *error : std::string("unreadable answer"))
-            << " (it reloads on its own when the files change)\n";
+  out.reload("refused", "");
+  args.say("the daemon did not reload: " + (error.ok() ? *error : std::string("unreadable answer")) +
+                   " (it reloads on its own when the files change)");
 }
 
-int import(const Options& o) {
+// Says why the stream is refused; nothing has been written.
+int refuse(const Args& args, Output& out, const std::string& source, const std::vector<std::string>& problems) {
+  for (const auto& p : problems) args.say(p);
+  args.say("nothing written");
+  out.finish(source, 0, 0, problems);
+  return kExitFindings;
+}
+
+int import(const Args& args, const Options& o) {
   auto config = machineid::load_config(o.config);
-  if (!config.ok()) {
-    std::cerr << "machineidctl policy import: " << config.error().message << "\n";
-    return kExitUsage;
-  }
+  if (!config.ok()) return args.fail(kExitUsage, config.error().message);
   std::string error;
   std::string stream = read_input(o.input, error);
-  if (!error.empty()) {
-    std::cerr << "machineidctl policy import: " << error << "\n";
-    return kExitUsage;
-  }
+  if (!error.empty()) return args.fail(kExitUsage, error);
+  Output out(o);
   const std::string source = o.input == "-" ? "<stdin>" : o.input;
 
   // 1. The whole stream, as the daemon would load it: any role or lock
@@ -242,12 +289,9 @@ int import(const Options& o) {
   machineid::Policy whole;
   (void)machineid::parse_resources(stream, source, whole);
   if (!whole.role_errors.empty() || !whole.lock_errors.empty()) {
-    for (const auto& e : whole.role_errors)
-      std::cerr << "machineidctl policy import: " << e << "\n";
-    for (const auto& e : whole.lock_errors)
-      std::cerr << "machineidctl policy import: " << e << "\n";
-    std::cerr << "machineidctl policy import: nothing written\n";
-    return kExitDenied;
+    std::vector<std::string> problems = whole.role_errors;
+    problems.insert(problems.end(), whole.lock_errors.begin(), whole.lock_errors.end());
+    return refuse(args, out, source, problems);
   }
 
   // 2. Each document on its own: what it defines and where it goes.
@@ -258,7 +302,7 @@ int import(const Options& o) {
     std::string where = source + ":" + std::to_string(line);
     auto names = names_in(text, where, Kind::role);
     if (names.empty()) {
-      std::cout << "skip   " << where << ": neither a role nor a lock\n";
+      out.action("skip", where);
       continue;
     }
     if (names.size() != 1) {
@@ -267,7 +311,7 @@ int import(const Options& o) {
     }
     auto [kind, name] = *names.begin();
     if (std::string why = name_problem(name); !why.empty()) {
-      problems.push_back(where + ": " + kind_name(kind) + " name '" + printable(name) + "' " + why);
+      problems.push_back(where + ": " + kind_name(kind) + " name '" + name + "' " + why);
       continue;
     }
     if (!imported.emplace(kind, name).second) {
@@ -290,10 +334,7 @@ int import(const Options& o) {
   std::map<std::string, std::string> existing;
   for (const auto* dir : {&config->policy.roles_dir, &config->policy.locks_dir}) {
     auto files = yaml_files(*dir, error);
-    if (!error.empty()) {
-      std::cerr << "machineidctl policy import: " << error << "\n";
-      return kExitUsage;
-    }
+    if (!error.empty()) return args.fail(kExitUsage, error);
     existing.merge(files);
   }
   std::set<std::string> targets;
@@ -326,11 +367,7 @@ int import(const Options& o) {
         problems.push_back(path + ": also defines " + kind_name(n.first) + " '" + n.second +
                            "'; remove it there or import without it");
   }
-  if (!problems.empty()) {
-    for (const auto& p : problems) std::cerr << "machineidctl policy import: " << p << "\n";
-    std::cerr << "machineidctl policy import: nothing written\n";
-    return kExitDenied;
-  }
+  if (!problems.empty()) return refuse(args, out, source, problems);
 
   // 4. Write: locks first and pruned locks last, so that the node is never
   //    looser in between than before or after.
@@ -343,62 +380,45 @@ int import(const Options& o) {
     };
     return in_roles(a) && !in_roles(b);
   });
-  const char* verb_prefix = o.dry_run ? "would " : "";
   std::size_t changed = 0;
   for (const auto& d : docs) {
     std::string content = std::string(kMarker) + "\n" + d.text;
     auto old = existing.find(d.path);
     if (old != existing.end() && old->second == content) {
-      std::cout << "same   " << d.path << " (" << kind_name(d.kind) << " " << d.name << ")\n";
+      out.action("same", d.path, &d);
       continue;
     }
-    std::cout << verb_prefix << (old == existing.end() ? "write  " : "replace ") << d.path << " ("
-              << kind_name(d.kind) << " " << d.name << ")\n";
+    out.action(old == existing.end() ? "write" : "replace", d.path, &d);
     ++changed;
     if (o.dry_run) continue;
     if (auto st = machineid::write_file_atomic(d.path, content, 0644); !st.ok()) {
-      std::cerr << "machineidctl policy import: " << st.error().message << "\n";
-      return kExitUsage;
+      return args.fail(kExitUsage, st.error().message);
     }
   }
   for (const auto& path : prunes) {
-    std::cout << verb_prefix << "remove " << path << "\n";
+    out.action("remove", path);
     ++changed;
     if (o.dry_run) continue;
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-      std::cerr << "machineidctl policy import: " << path
-                << ": cannot remove: " << std::strerror(errno) << "\n";
-      return kExitUsage;
+      return args.fail(kExitUsage, path + ": cannot remove: " + std::strerror(errno));
     }
   }
-  std::cout << docs.size() << " resources in " << source << ", " << changed
-            << (o.dry_run ? " would change" : " changed") << "\n";
-  if (!o.dry_run && changed > 0) ask_reload(config->daemon.socket);
-  return 0;
+  if (!o.dry_run && changed > 0) ask_reload(args, config->daemon.socket, out);
+  out.finish(source, docs.size(), changed, {});
+  return kExitOk;
 }
 
 }  // namespace
 
-int policy(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "import")
-    return usage(args.empty() ? "missing subcommand" : "unknown subcommand '" + args[0] + "'");
+int policy_import(const Args& args) {
   Options o;
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--dry-run") {
-      o.dry_run = true;
-    } else if (a == "--prune") {
-      o.prune = true;
-    } else if (a == "--config" && i + 1 < args.size()) {
-      o.config = args[++i];
-    } else if ((a == "-" || a.rfind("-", 0) != 0) && o.input.empty()) {
-      o.input = a;
-    } else {
-      return usage("unknown or incomplete option '" + a + "'");
-    }
-  }
-  if (o.input.empty()) return usage("no input: give a FILE, or - for standard input");
-  return import(o);
+  o.config = args.value_or("config", o.config);
+  o.dry_run = args.has("dry-run");
+  o.prune = args.has("prune");
+  o.json = args.has("json");
+  if (args.operands().empty()) return args.usage_error("no input: give a FILE, or - for standard input");
+  o.input = args.operands()[0];
+  return import(args, o);
 }
 
 }  // namespace machineidctl

@@ -29,60 +29,35 @@ struct VerifyOptions {
   std::string login;
   std::optional<std::string> from;
   std::int64_t at = 0;
-  bool json = false;
 };
-
-int usage_error(const std::string& message) {
-  std::cerr << "machineidctl verify: " << message << "\n"
-            << "usage: machineidctl verify --config FILE --cert FILE --login NAME [--from IP] "
-               "[--at UNIX_SECONDS] [--json]\n";
-  return kExitUsage;
-}
 
 bool valid_ip(const std::string& s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
-std::optional<std::int64_t> parse_seconds(const std::string& s) {
-  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  return std::stoll(s);
-}
-
-// Parses the flags; returns an error message, or "" on success.
-std::string parse_args(const std::vector<std::string>& args, VerifyOptions& o) {
-  bool have_at = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (flag == "--json") {
-      o.json = true;
-      continue;
-    }
-    if (flag != "--config" && flag != "--cert" && flag != "--login" && flag != "--from" && flag != "--at")
-      return "unknown option '" + flag + "'";
-    if (i + 1 == args.size()) return flag + " needs a value";
-    const std::string& value = args[++i];
-    if (flag == "--config") o.config = value;
-    if (flag == "--cert") o.cert = value;
-    if (flag == "--login") o.login = value;
-    if (flag == "--from") {
-      if (!valid_ip(value)) return "--from '" + value + "' is not an IP address";
-      o.from = value;
-    }
-    if (flag == "--at") {
-      auto at = parse_seconds(value);
-      if (!at) return "--at '" + value + "' is not a number of seconds since 1970";
-      o.at = *at;
-      have_at = true;
-    }
+// Reads the options; returns an error message, or "" on success.
+std::string parse_args(const Args& args, VerifyOptions& o) {
+  o.config = args.value_or("config", o.config);
+  o.cert = args.value_or("cert", "");
+  o.login = args.value_or("login", "");
+  if (auto from = args.value("from")) {
+    if (!valid_ip(*from)) return "--from '" + *from + "' is not an IP address";
+    o.from = *from;
   }
   if (o.cert.empty()) return "--cert is required";
   if (o.login.empty()) return "--login is required";
-  if (!have_at) o.at = static_cast<std::int64_t>(std::time(nullptr));
+  if (auto at = args.value("at")) {
+    auto t = parse_time(*at);
+    if (!t) return "--at '" + *at + "' is neither unix seconds nor an RFC 3339 time (2026-12-02T10:00:00Z)";
+    o.at = *t;
+  } else {
+    o.at = static_cast<std::int64_t>(std::time(nullptr));
+  }
   return "";
 }
 
-void print_json(const Decision& d, const VerifyOptions& o) {
+void print_decision_json(const Decision& d, const VerifyOptions& o) {
   nlohmann::ordered_json j;
   j["decision"] = d.allowed ? "allow" : "deny";
   j["reason"] = machineid::reason_code(d.reason);
@@ -92,23 +67,21 @@ void print_json(const Decision& d, const VerifyOptions& o) {
   j["roles"] = d.identity ? d.identity->roles : std::vector<std::string>{};
   j["serial"] = d.cert ? nlohmann::ordered_json(d.cert->serial) : nullptr;
   j["ca_fingerprint"] = d.cert ? nlohmann::ordered_json(d.ca_fingerprint) : nullptr;
-  std::cout << j.dump() << "\n";
+  print_json(j);
 }
 
-// Every line of the report goes out through here: key ids, logins, roles
-// and the rules' details carry certificate and policy text, escaped so a
-// terminal shows it instead of obeying it.
-void print_line(const std::string& line) { std::cout << machineid::escape_untrusted(line) << "\n"; }
-
-// One line a rule, like a linter: what passed, what failed and why.
+// One line a rule, like a linter: what passed, what failed and why. Key
+// ids, logins, roles and the rules' details carry certificate and policy
+// text: every line is escaped (print_escaped) so a terminal shows it
+// instead of obeying it.
 void print_human(const Decision& d, const VerifyOptions& o) {
   std::string head = std::string(d.allowed ? "allow" : "deny") + ": login '" + o.login + "'";
   if (!d.allowed) head += ": " + std::string(machineid::reason_code(d.reason)) + ": " + d.detail;
-  print_line(head);
+  print_escaped(head);
   for (const auto& c : d.checks) {
     char prefix[64];
     std::snprintf(prefix, sizeof prefix, "  %-4s  %-16s  ", c.passed ? "ok" : "FAIL", std::string(c.rule).c_str());
-    print_line(prefix + c.detail);
+    print_escaped(prefix + c.detail);
   }
   if (d.identity) {
     std::string line = "  key id '" + d.cert->key_id + "'";
@@ -117,13 +90,8 @@ void print_human(const Decision& d, const VerifyOptions& o) {
       line += ", roles";
       for (const auto& r : d.identity->roles) line += " " + r;
     }
-    print_line(line + ", CA " + d.ca_fingerprint);
+    print_escaped(line + ", CA " + d.ca_fingerprint);
   }
-}
-
-int fail(const std::string& message) {
-  std::cerr << "machineidctl verify: " << machineid::escape_untrusted(message) << "\n";
-  return kExitUsage;
 }
 
 }  // namespace
@@ -135,9 +103,10 @@ machineid::Status check_ca_file_trusted(const machineid::Config& config) {
   return machineid::check_trusted_path(config.cluster.user_ca_file);
 }
 
-int verify(const std::vector<std::string>& args) {
+int verify(const Args& args) {
   VerifyOptions o;
-  if (std::string err = parse_args(args, o); !err.empty()) return usage_error(err);
+  if (std::string err = parse_args(args, o); !err.empty()) return args.usage_error(err);
+  auto fail = [&](const std::string& message) { return args.fail(kExitUsage, message); };
 
   // The daemon's StrictModes: files others could have written are refused.
   if (auto trusted = machineid::check_trusted_path(o.config); !trusted.ok()) return fail(trusted.error().message);
@@ -153,9 +122,8 @@ int verify(const std::vector<std::string>& args) {
   // As the daemon: what did not load is reported and denies what it
   // defined (a role's holders; every login for locks in strict mode).
   for (const auto& e : policy->policy.role_errors)
-    std::cerr << "machineidctl verify: role not loaded: " << machineid::escape_untrusted(e) << "\n";
-  for (const auto& e : policy->policy.lock_errors)
-    std::cerr << "machineidctl verify: lock not loaded: " << machineid::escape_untrusted(e) << "\n";
+    args.say("role not loaded: " + e);
+  for (const auto& e : policy->policy.lock_errors) args.say("lock not loaded: " + e);
   auto text = machineid::read_file(o.cert, machineid::kMaxCertificateBytes * 2);
   if (!text.ok()) return fail(text.error().message);
   // Text that holds no decodable certificate is a `parse` denial, as the
@@ -166,8 +134,8 @@ int verify(const std::vector<std::string>& args) {
   Decision d = machineid::decide(request, *policy);
   if (!blob.ok()) d.detail = d.checks.front().detail = o.cert + ": " + blob.error().message;
 
-  if (o.json) {
-    print_json(d, o);
+  if (args.has("json")) {
+    print_decision_json(d, o);
   } else {
     print_human(d, o);
   }

@@ -115,7 +115,19 @@ TEST(AuditCliTest, FiltersTheFileByBotAndTime) {
   auto since = testing::run({ctl, "audit", "--file", path, "--since", "2500", "--json"});
   EXPECT_EQ(since.output.find("\"time\":1000"), std::string::npos);
   EXPECT_NE(since.output.find("\"time\":3000"), std::string::npos);
-  EXPECT_EQ(testing::run({ctl, "audit", "--since", "yesterday"}).status, 2);
+  // --since also as an RFC 3339 time (2500 is 1970-01-01T00:41:40Z), and
+  // as --since=VALUE.
+  for (std::string t : {"1970-01-01T00:41:40Z", "1970-01-01T01:41:40+01:00"}) {
+    auto rfc = testing::run({ctl, "audit", "--file=" + path, "--since=" + t, "--json"});
+    EXPECT_EQ(rfc.status, 0) << t << ": " << rfc.output;
+    EXPECT_EQ(rfc.output.find("\"time\":2000"), std::string::npos) << t << ": " << rfc.output;
+    EXPECT_NE(rfc.output.find("\"time\":3000"), std::string::npos) << t << ": " << rfc.output;
+  }
+  auto bad = testing::run({ctl, "audit", "--since", "yesterday"});
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("--since 'yesterday' is neither unix seconds, an RFC 3339 time nor a duration"),
+            std::string::npos)
+      << bad.output;
 }
 
 }  // namespace

@@ -4,6 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
 #include "sshd_harness.h"
 
 namespace machineid {
@@ -32,10 +38,12 @@ class DoctorTest : public ::testing::Test {
                             " %u %t %k\nAuthorizedPrincipalsCommandUser nobody\nUsePAM yes\n");
   }
 
-  testing::RunResult doctor() {
-    return testing::run({kCtl, "doctor", "--config", h.file("etc/verifierd.toml"), "--sshd-config",
-                         h.file("doctor_sshd_config"), "--pam-dir", h.file("pam.d"), "--nsswitch",
-                         h.file("nsswitch.conf")});
+  testing::RunResult doctor(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {kCtl, "doctor", "--config", h.file("etc/verifierd.toml"), "--sshd-config",
+                                      h.file("doctor_sshd_config"), "--pam-dir", h.file("pam.d"), "--nsswitch",
+                                      h.file("nsswitch.conf")};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return testing::run(argv);
   }
 
   SshdHarness h{MID_BIN_DIR};
@@ -131,6 +139,61 @@ TEST_F(DoctorTest, PolicyFilesOthersCanWriteAreProblemsWithTheirFix) {
   EXPECT_NE(r.output.find(h.file("etc/locks.d/nobody.yaml") + ": file is owned by neither root"), std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("fix: chown root " + h.file("etc/locks.d/nobody.yaml")), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// --json: one object, every finding with its level, area, text and fix;
+// the exit code is the same as the text's.
+TEST_F(DoctorTest, JsonListsEveryFindingAndCountsTheProblems) {
+  auto healthy = doctor({"--json"});
+  EXPECT_EQ(healthy.status, 0) << healthy.output;
+  auto j = nlohmann::json::parse(healthy.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << healthy.output;
+  EXPECT_EQ(j["problems"], 0);
+  ASSERT_TRUE(j["findings"].is_array());
+  std::set<std::string> areas;
+  for (const auto& f : j["findings"]) {
+    EXPECT_NE(f["level"], "fail") << f.dump();
+    areas.insert(f["area"].get<std::string>());
+  }
+  for (std::string area : {"config", "sshd", "pam", "nsswitch", "daemon", "ca", "files", "state"})
+    EXPECT_EQ(areas.count(area), 1u) << area << "\n" << healthy.output;
+
+  testing::write_file(h.file("nsswitch.conf"), "passwd: files systemd\ngroup: files machineid\n");
+  auto broken = doctor({"--json"});
+  EXPECT_EQ(broken.status, 1) << broken.output;
+  j = nlohmann::json::parse(broken.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << broken.output;
+  EXPECT_EQ(j["problems"], 1);
+  bool found = false;
+  for (const auto& f : j["findings"]) {
+    if (f["level"] != "fail") continue;
+    found = true;
+    EXPECT_EQ(f["area"], "nsswitch");
+    EXPECT_EQ(f["what"], "passwd: 'files systemd' lacks machineid");
+    EXPECT_EQ(f["fix"].get<std::string>().rfind("put machineid at the end of the passwd: line", 0), 0u) << f.dump();
+  }
+  EXPECT_TRUE(found) << broken.output;
+}
+
+// Exit codes: 0 no problems, 1 problems found, 2 a configuration that
+// does not load (or a usage error).
+TEST_F(DoctorTest, ExitCodes) {
+  EXPECT_EQ(doctor().status, 0);
+  h.stop_daemon();
+  EXPECT_EQ(doctor().status, 1);  // a daemon that does not answer is a finding here
+  auto r = testing::run({kCtl, "doctor", "--config=" + h.file("absent.toml")});
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find(h.file("absent.toml")), std::string::npos) << r.output;
+  r = testing::run({kCtl, "doctor", "--nsswitch"});
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_EQ(r.output, "machineidctl doctor: option '--nsswitch' needs a value (--nsswitch FILE); try "
+                      "'machineidctl doctor --help'\n");
 }
 
 }  // namespace

@@ -425,12 +425,14 @@ TEST_F(KrlTest, ReasonsNameWhatRevokedTheCertificate) {
             "key id \"bot-x\" revoked by CA " + ca_fp);
   EXPECT_EQ(decide(krl("sha1: " + testing::read_file(user_ + ".pub")), cert(7)),
             "key " + fingerprint_sha256(blob(user_)) + " revoked by SHA-1 fingerprint");
-  std::string any = write(KrlWriter().section(1, cert_section({}, {key_ids({"a\"b\n"})})).bytes());
+  // A key id is the certificate's text: escaped by escape_untrusted, as
+  // every line that reaches a terminal or the journal is.
+  std::string any = write(KrlWriter().section(1, cert_section({}, {key_ids({"a\"b\n\x1b[31m"})})).bytes());
   auto krl = Krl::load(any);
   ASSERT_TRUE(krl.ok());
   Certificate c = *parse_certificate_text(testing::read_file(cert(7)));
-  c.key_id = "a\"b\n";
-  EXPECT_EQ(krl->revoked(c), "key id \"a\\\"b\\x0a\" revoked for any CA");
+  c.key_id = "a\"b\n\x1b[31m";
+  EXPECT_EQ(krl->revoked(c), "key id \"a\"b\\012\\033[31m\" revoked for any CA");
 }
 
 TEST_F(KrlTest, OverlappingSectionsForOneCaAreMerged) {

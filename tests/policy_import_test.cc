@@ -1,6 +1,8 @@
 // machineidctl policy import: a `tctl get roles,locks` stream split into
 // roles_dir and locks_dir, all or nothing, and what --dry-run and --prune do.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -288,6 +290,63 @@ TEST_F(PolicyImportTest, UsageErrorsExitTwo) {
       run({kCtl, "policy", "import", "--config", dir.file("nope.toml"), stream_file(kRoleAccess)})
           .status,
       2);
+}
+
+}  // namespace
+}  // namespace machineid
+
+namespace machineid {
+namespace {
+
+// A name's control characters reach the terminal only as octal escapes
+// (escape_untrusted), in the refusal and everywhere else.
+TEST_F(PolicyImportTest, ControlCharactersInANameAreShownEscaped) {
+  std::string role = "kind: role\nmetadata:\n  name: \"evil\\e[31m\\nforged\"\nspec:\n  allow:\n    logins: [x]\n"
+                     "    node_labels:\n      '*': '*'\nversion: v7\n";
+  auto r = import({stream_file(role)});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("role name 'evil\\033[31m\\012forged' holds a control character"), std::string::npos)
+      << r.output;
+}
+
+// --json: one object on stdout, with every action, the counts, the
+// reload's outcome and the problems that refused an import.
+TEST_F(PolicyImportTest, JsonDescribesTheImport) {
+  auto dry = import({"--json", "--dry-run", stream_file(kStream)});
+  ASSERT_EQ(dry.status, 0) << dry.output;
+  auto j = nlohmann::json::parse(dry.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << dry.output;
+  EXPECT_EQ(j["dry_run"], true);
+  EXPECT_EQ(j["written"], false);
+  EXPECT_EQ(j["resources"], 3);
+  EXPECT_EQ(j["changed"], 3);
+  EXPECT_TRUE(j["problems"].empty());
+  EXPECT_TRUE(j["reload"].is_null()) << "a dry run asks no daemon";
+  ASSERT_EQ(j["actions"].size(), 3u) << dry.output;
+  EXPECT_EQ(j["actions"][0], (nlohmann::json{{"action", "write"},
+                                             {"path", locks + "/incident-42.yaml"},
+                                             {"kind", "lock"},
+                                             {"name", "incident-42"}}));
+  EXPECT_TRUE(list(roles).empty());
+
+  auto wet = import({"--json", "--config=" + config, stream_file(kStream)});
+  ASSERT_EQ(wet.status, 0) << wet.output;
+  j = nlohmann::json::parse(wet.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << wet.output;
+  EXPECT_EQ(j["written"], true);
+  EXPECT_EQ(j["reload"], "no daemon");
+  EXPECT_EQ(list(roles), (std::vector<std::string>{"access.yaml", "ci-deployer.yaml"}));
+
+  write_file(roles + "/team.yaml", kRoleCi);  // a hand-written file defining it too
+  auto refused = run({"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>/dev/null", kCtl, "policy", "import", "--json",
+                      "--config", config, stream_file(kRoleCi)});
+  EXPECT_EQ(refused.status, 1) << refused.output;
+  j = nlohmann::json::parse(refused.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << refused.output;
+  EXPECT_EQ(j["written"], false);
+  ASSERT_EQ(j["problems"].size(), 1u) << refused.output;
+  EXPECT_EQ(j["problems"][0], roles + "/team.yaml: also defines role 'ci-deployer'; remove it there or import without it");
 }
 
 }  // namespace

@@ -125,6 +125,61 @@ TEST_F(VerifyCliTest, AtMovesTheClock) {
   EXPECT_EQ(nlohmann::json::parse(r.output)["reason"], "expired");
 }
 
+// --at takes RFC 3339 as well as unix seconds: "Z" or a numeric offset,
+// the same instant either way.
+TEST_F(VerifyCliTest, AtTakesRfc3339WithOffsets) {
+  auto at = [&](const std::string& time) {
+    return run({kCtl, "verify", "--config", config, "--cert", cert, "--login", "root", "--json", "--at", time});
+  };
+  for (std::string same : {"2026-01-01T00:30:00Z", "2026-01-01T01:30:00+01:00", "2025-12-31T19:30:00-05:00",
+                           "2026-01-01T00:30:00.5Z"}) {
+    auto r = at(same);
+    EXPECT_EQ(r.status, 0) << same << ": " << r.output;
+    EXPECT_EQ(nlohmann::json::parse(r.output)["reason"], "ok") << same;
+  }
+  auto later = at("2026-01-01T03:00:00+01:00");  // 02:00Z, an hour after valid_before
+  EXPECT_EQ(later.status, 1) << later.output;
+  EXPECT_EQ(nlohmann::json::parse(later.output)["reason"], "expired");
+  auto earlier = at("2025-12-31T23:00:00Z");
+  EXPECT_EQ(earlier.status, 1) << earlier.output;
+  EXPECT_EQ(nlohmann::json::parse(earlier.output)["reason"], "not_yet_valid");
+  for (std::string bad : {"soon", "2026-01-01", "2026-13-01T00:00:00Z", "2026-01-01T00:30:00", "-5"}) {
+    auto r = at(bad);
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.output;
+    EXPECT_NE(r.output.find("--at '" + bad + "' is neither unix seconds nor an RFC 3339 time"), std::string::npos)
+        << r.output;
+  }
+}
+
+// Every option also as --opt=value, in any order, the SPEC's spelling
+// unchanged beside it.
+TEST_F(VerifyCliTest, OptionsTakeTheirValueAfterAnEqualsSign) {
+  auto r = run({kCtl, "verify", "--json", "--login=root", "--cert=" + cert, "--at=" + std::string(kNow),
+                "--config=" + config, "--from=192.0.2.9"});
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output)["decision"], "allow");
+  // A value may start with a dash: it is the option's, not an option.
+  r = verify({"--cert", cert, "--login", "-root"});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(r.output.rfind("deny: login '-root': principal: ", 0), 0u) << r.output;
+}
+
+// SPEC §5's exit codes, each with its message where it goes.
+TEST_F(VerifyCliTest, ExitCodesAreTheSpecs) {
+  EXPECT_EQ(verify({"--cert", cert, "--login", "root"}).status, 0);
+  EXPECT_EQ(verify({"--cert", cert, "--login", "admin"}).status, 1);
+  auto missing = verify({"--login", "root"});
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_EQ(missing.output, "machineidctl verify: --cert is required; try 'machineidctl verify --help'\n");
+  auto bogus = verify({"--cert", cert, "--login", "root", "--bogus"});
+  EXPECT_EQ(bogus.status, 2);
+  EXPECT_EQ(bogus.output, "machineidctl verify: unknown option '--bogus'; try 'machineidctl verify --help'\n");
+  auto help = run({kCtl, "verify", "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_EQ(help.output.rfind("usage: machineidctl verify --config FILE --cert FILE --login NAME", 0), 0u)
+      << help.output;
+}
+
 TEST_F(VerifyCliTest, CorruptKrlDeniesEverything) {
   write_file(kg.dir().file("revoked.krl"), "not a KRL");
   auto r = verify({"--cert", cert, "--login", "root", "--json"});
@@ -191,6 +246,20 @@ TEST_F(VerifyCliTest, EscapeSequencesAndNewlinesInAKeyIdAreShownEscaped) {
   // JSON stays JSON: the exact key id, escaped by the encoder.
   auto j = verify({"--cert", evil, "--login", "root", "--json"});
   EXPECT_EQ(nlohmann::json::parse(j.output)["key_id"], spec.identity);
+}
+
+// A key id that is not UTF-8 cannot be a JSON string as it is: --json
+// still prints one object (the byte as U+FFFD) and the decision's exit code.
+TEST_F(VerifyCliTest, JsonOfAKeyIdThatIsNotUtf8IsStillJson) {
+  CertSpec spec{.ca = ca, .key = user + ".pub"};
+  spec.validity = "20260101000000:20260101010000";
+  spec.identity = "bot-\xff";
+  spec.options = {R"(extension:teleport-roles={"roles":["ci"]})"};
+  auto r = verify({"--cert", kg.sign(spec), "--login", "root", "--json"});
+  EXPECT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_EQ(j["key_id"], "bot-\xef\xbf\xbd");
 }
 
 // sshd's StrictModes: a config, CA file or KRL that someone other than root

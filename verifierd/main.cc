@@ -1,9 +1,10 @@
-// machineid-verifierd [--config FILE] [--foreground]
+// machineid-verifierd [--config FILE] [--foreground] | --help | --version
 //
 // Owns the node's policy and answers decisions over a Unix socket. It never
 // forks (systemd's Type=notify needs none); --foreground says so explicitly
 // for terminals, tests and the demo, where stderr is the log.
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include "engine.h"
 #include "machineid/ca_refresh.h"
 #include "machineid/config.h"
+#include "machineid/encoding.h"
 #include "log.h"
 #include "server.h"
 
@@ -36,6 +38,68 @@ using verifierd::Priority;
 int fail(const std::string& message) {
   log(Priority::error, message);
   return 1;
+}
+
+constexpr const char* kHelp =
+    "usage: machineid-verifierd [--config FILE] [--foreground]\n"
+    "\n"
+    "Decide Teleport Machine ID certificate logins for sshd, over a Unix socket.\n"
+    "\n"
+    "options:\n"
+    "  --config FILE   the configuration (default /etc/machineid/verifierd.toml)\n"
+    "  --foreground    run attached to the terminal, logging to stderr (it never forks either way)\n"
+    "  -h, --help      print this help and exit\n"
+    "  --version       print the version and exit\n"
+    "\n"
+    "exit status: 0 stopped on request, 1 the configuration or the socket cannot be loaded or bound,\n"
+    "2 usage error\n";
+
+constexpr int kExitUsage = 2;
+
+// One line naming what was refused, and where help is.
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "machineid-verifierd: %s; try 'machineid-verifierd --help'\n",
+               machineid::escape_untrusted(message).c_str());
+  return kExitUsage;
+}
+
+// Reads the command line into `config_path`. Returns -1 to go on, or the
+// exit code (0 after --help or --version).
+int parse_args(int argc, char** argv, std::string& config_path) {
+  enum { kConfig = 256, kForeground, kVersion };
+  static const option kOptions[] = {{"config", required_argument, nullptr, kConfig},
+                                    {"foreground", no_argument, nullptr, kForeground},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {"version", no_argument, nullptr, kVersion},
+                                    {nullptr, 0, nullptr, 0}};
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, ":h", kOptions, nullptr)) != -1;) {
+    switch (c) {
+      case kConfig:
+        config_path = optarg;
+        break;
+      case kForeground:  // it never forks; the flag says so for terminals
+        break;
+      case 'h':
+        std::fputs(kHelp, stdout);
+        return 0;
+      case kVersion:
+        std::printf("machineid-verifierd (machineid-host) %s\n", MACHINEID_VERSION);
+        return 0;
+      case ':':
+        return usage_error("option '--config' needs a value (--config FILE)");
+      default: {
+        if (optopt != 0 && optopt < 256 && optopt != 'h')
+          return usage_error(std::string("unknown option '-") + static_cast<char>(optopt) + "'");
+        std::string typed = argv[optind - 1];
+        typed = typed.substr(0, typed.find('='));
+        if (optopt != 0) return usage_error("option '" + typed + "' takes no value");
+        return usage_error("unknown option '" + typed + "'");
+      }
+    }
+  }
+  if (optind < argc) return usage_error(std::string("unexpected argument '") + argv[optind] + "'");
+  return -1;
 }
 
 // Room for every peer the loop admits and the descriptors it keeps in
@@ -110,16 +174,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   raise_descriptor_limit();
   std::string config_path(machineid::kDefaultConfigPath);
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--foreground") {
-      continue;
-    } else if (arg == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else {
-      return fail("usage: machineid-verifierd [--config FILE] [--foreground]");
-    }
-  }
+  if (int rc = parse_args(argc, argv, config_path); rc >= 0) return rc;
 
   verifierd::Engine engine(config_path);
   if (auto started = engine.start(static_cast<std::int64_t>(std::time(nullptr))); !started.ok())
