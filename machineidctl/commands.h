@@ -21,6 +21,8 @@ int reload(const Args& args);
 // Lists host users, or retires one with --forget; exit 1 when the daemon
 // refuses or reports its host-user database unusable.
 int users(const Args& args);
+// Lists the open certificate sessions, or ends one with --kill (root).
+int sessions(const Args& args);
 // Prints our audit events from journald or the JSON-lines file.
 int audit(const Args& args);
 // Checks the node's wiring and health; exit 1 when any check fails.

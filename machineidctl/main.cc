@@ -22,6 +22,12 @@ constexpr Option kUsersOptions[] = {
     kSocketOption,
     {"forget", "LOGIN", "retire this host user (root only); its uid is never given again"},
     kJsonOption};
+constexpr Option kSessionsOptions[] = {
+    kConfigOption,
+    kSocketOption,
+    {"kill", "ID",
+     "end this session (root only): SIGHUP to its sshd process, SIGKILL to what it runs a second later"},
+    kJsonOption};
 constexpr Option kAuditOptions[] = {
     kConfigOption,
     {"file", "PATH", "read this JSON-lines file instead of where the configuration says"},
@@ -82,6 +88,11 @@ constexpr Command kCommands[] = {
      "[--json]",
      kUsersOptions,
      "0 done, 1 refused or host-user database unusable, 2 usage or configuration error, 3 daemon "
+     "unreachable"},
+    {"sessions", sessions, "the certificate sessions open on this node, or end one with --kill",
+     "[--config FILE | --socket PATH] [--json]\n--kill ID [--config FILE | --socket PATH] [--json]",
+     kSessionsOptions,
+     "0 done, 1 refused (an unknown session, not root), 2 usage or configuration error, 3 daemon "
      "unreachable"},
     {"policy",
      nullptr,

@@ -69,11 +69,6 @@ bool process_running(const std::string& words) {
   return false;
 }
 
-std::string describe_error(const ByteVector& reply) {
-  auto message = decode_error(reply);
-  return message.ok() ? *message : "not an error reply";
-}
-
 class PamSessionsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -133,11 +128,11 @@ class PamSessionsTest : public ::testing::Test {
     return eventually([&] { return event(name).has_value(); });
   }
 
+  // machineidctl sessions --json.
   json sessions() const {
-    auto reply = call_daemon(h_->socket(), encode_simple(MessageKind::sessions), 2000);
-    if (!reply.ok()) return json();
-    auto status = decode_status_reply(*reply);
-    return status.ok() ? json::parse(status->json) : json();
+    auto r = testing::run({std::string(MID_BIN_DIR) + "/machineidctl", "sessions", "--socket", h_->socket(), "--json"});
+    if (r.status != 0) return json();
+    return json::parse(r.output, nullptr, false);
   }
 
   // Waits for the background ssh to end; prints how long after `since` it
@@ -255,12 +250,16 @@ TEST_F(PamSessionsTest, RestartedDaemonKeepsItsSessionsAndStillEndsThem) {
   ASSERT_EQ(list["sessions"].size(), 1u) << list.dump();
   EXPECT_EQ(list["sessions"][0]["id"], id);
 
-  // machineidctl sessions --kill, through the protocol it uses.
+  auto table = testing::run({std::string(MID_BIN_DIR) + "/machineidctl", "sessions", "--socket", h_->socket()});
+  EXPECT_EQ(table.status, 0);
+  EXPECT_NE(table.output.find(id), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("127.0.0.1"), std::string::npos) << table.output;
+
   auto landed = std::chrono::steady_clock::now();
-  auto reply = call_daemon(h_->socket(), encode(UserRequest{id}, MessageKind::kill_session), 2000);
-  ASSERT_TRUE(reply.ok()) << reply.error().message;
-  ASSERT_TRUE(decode_status_reply(*reply).ok()) << describe_error(*reply);
-  ASSERT_TRUE(ended(ssh, landed, "sessions --kill"));
+  auto killed = testing::run({std::string(MID_BIN_DIR) + "/machineidctl", "sessions", "--socket", h_->socket(),
+                              "--kill=" + id});
+  ASSERT_EQ(killed.status, 0) << killed.output;
+  ASSERT_TRUE(ended(ssh, landed, "machineidctl sessions --kill"));
   auto terminated = event("session.terminate");
   ASSERT_TRUE(terminated);
   EXPECT_EQ(field(*terminated, "reason"), "admin");
@@ -281,15 +280,22 @@ TEST_F(PamSessionsTest, SessionThatEndedWhileTheDaemonWasDownIsClosedAtStart) {
   EXPECT_NE(field(*closed, "message").find("session closed"), std::string::npos) << closed->dump();
 }
 
-TEST_F(PamSessionsTest, UnknownSessionCannotBeKilled) {
+TEST_F(PamSessionsTest, UnknownSessionCannotBeKilledAndOnlyRootMayKill) {
   start();
-  auto reply = call_daemon(h_->socket(), encode(UserRequest{"0123456789abcdef01234567"}, MessageKind::kill_session),
-                           2000);
-  ASSERT_TRUE(reply.ok());
-  EXPECT_FALSE(decode_status_reply(*reply).ok());
-  auto message = decode_error(*reply);
-  ASSERT_TRUE(message.ok());
-  EXPECT_NE(message->find("no open session"), std::string::npos) << *message;
+  auto r = testing::run({std::string(MID_BIN_DIR) + "/machineidctl", "sessions", "--socket", h_->socket(), "--kill",
+                         "0123456789abcdef01234567"});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("no open session"), std::string::npos) << r.output;
+  // The client user (nobody, in the harness) may list but not end.
+  auto as_nobody = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               std::string(MID_BIN_DIR) + "/machineidctl", "sessions", "--socket", h_->socket()});
+    return testing::run(argv);
+  };
+  EXPECT_EQ(as_nobody({}).status, 0);
+  r = as_nobody({"--kill", "0123456789abcdef01234567"});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("only root may end sessions"), std::string::npos) << r.output;
 }
 
 }  // namespace
