@@ -2,7 +2,14 @@
 // and the C client library (machineid/mid_client.h) against the daemon's
 // C++ codec in both directions.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -288,6 +295,67 @@ TEST(ProtocolCClientTest, EscapeMakesControlsAndNonAsciiOctalAndNeverOverflows) 
   // Cut short, never in the middle of an escape, and always terminated.
   EXPECT_STREQ(mid_escape("ab\ncd", 5, out, 6), "ab");
   EXPECT_STREQ(mid_escape("abc", 3, out, 1), "");
+}
+
+// A listening Unix socket at `path`, or -1.
+int listen_at(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 4) != 0) return -1;
+  return fd;
+}
+
+std::string call_error(const std::string& path, unsigned checks) {
+  unsigned char request_buf[64], reply[64];
+  mid_writer w;
+  mid_writer_fixed(&w, request_buf, sizeof request_buf);
+  EXPECT_EQ(mid_encode_simple(&w, MID_KIND_STATUS), 0);
+  std::size_t size = 0;
+  char err[256] = "unset";
+  EXPECT_EQ(mid_call(path.c_str(), &w, mid_now_ms() + 2000, checks, reply, sizeof reply, &size, err, sizeof err), -1);
+  return err;
+}
+
+// The modules talk only to root's daemon, and NSS never to its own process:
+// a socket someone else listens on is refused before anything is sent.
+TEST(ProtocolCClientTest, PeerChecksRefuseANonRootDaemonAndThisProcessItself) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to listen as another user";
+  std::string dir = "/tmp/mid-peer-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  ASSERT_EQ(chown(dir.c_str(), 65534, 65534), 0);  // nobody may listen there
+  std::string other = dir + "/other.sock", self = dir + "/self.sock";
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Listens as nobody, then waits to be killed.
+    int fd = setgid(65534) == 0 && setuid(65534) == 0 ? listen_at(other) : -1;
+    char c = fd >= 0 ? 'y' : 'n';
+    (void)!write(ready[1], &c, 1);
+    pause();
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  EXPECT_EQ(c, 'y');
+  EXPECT_NE(call_error(other, MID_PEER_ROOT).find("not root"), std::string::npos);
+
+  int own = listen_at(self);
+  ASSERT_GE(own, 0);
+  EXPECT_NE(call_error(self, MID_PEER_NOT_SELF).find("this process's own"), std::string::npos);
+  EXPECT_NE(call_error(dir + "/absent.sock", 0).find("cannot connect"), std::string::npos);
+
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  close(own);
+  close(ready[0]);
+  close(ready[1]);
+  unlink(other.c_str());
+  unlink(self.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace
