@@ -353,7 +353,7 @@ static enum nss_status ask_daemon(const char* name, struct passwd* pwd, char* bu
   if (!mid_userdb_valid_login(name) || !called_by_sshd()) return not_found(e);
   const char* socket = secure_getenv(MID_ENV_SOCKET);
   unsigned char reply[MID_MAX_REPLY_BYTES];
-  struct mid_reply r;
+  struct mid_host_user_reply r;
   if (mid_ask_provisional(socket != NULL && *socket != '\0' ? socket : MID_DEFAULT_SOCKET, name,
                           reply, &r) != 0)
     return not_found(e);

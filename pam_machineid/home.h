@@ -1,19 +1,17 @@
-// The home directory of a host user, made on its first login.
-#pragma once
+/* The home directory of a host user, made on its first login. */
+#ifndef MACHINEID_PAM_HOME_H
+#define MACHINEID_PAM_HOME_H
 
-#include <string>
+#include <stddef.h>
 
-#include "machineid/result.h"
+/* Creates the home directory named by `login`'s passwd entry when nothing
+ * is there yet: mode 0700, owned by the user and their primary group,
+ * filled with a copy of `skel` (regular files, directories and symbolic
+ * links, none of them followed; a missing `skel` copies nothing). Whatever
+ * already exists at that path is left alone. Returns 0, or -1 with a
+ * message naming the path and the failing step in `err`; the home itself is
+ * still handed to the user when only part of the skeleton could be
+ * copied. */
+int mid_create_home(const char* login, const char* skel, char* err, size_t errlen);
 
-namespace machineid::pam {
-
-// Creates the home directory named by `login`'s passwd entry when nothing
-// is there yet: mode 0700, owned by the user and their primary group,
-// filled with a copy of `skel` (regular files, directories and symbolic
-// links, none of them followed; a missing `skel` copies nothing). Whatever
-// already exists at that path is left alone. Returns an error naming the
-// path and the failing step; the home itself is still handed to the user
-// when only part of the skeleton could be copied.
-Status create_home(const std::string& login, const std::string& skel);
-
-}  // namespace machineid::pam
+#endif /* MACHINEID_PAM_HOME_H */

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -23,7 +24,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "../pam_machineid/authinfo.h"
+#include "machineid/mid_authinfo.h"
 #include "fixtures.h"
 #include "pam_wrapper_env.h"
 #include "sshd_harness.h"
@@ -289,6 +290,34 @@ class PamTest : public ::testing::Test {
 
 // --- account ---------------------------------------------------------------
 
+// The module loads into cron, su, sudo and login: C against libpam and libc
+// alone (no C++ runtime, no OpenSSL, no libsodium), exporting only the
+// pam_sm_* entry points.
+TEST(PamModuleAbi, ModuleNeedsOnlyLibpamAndLibcAndExportsOnlyPamEntryPoints) {
+  std::string needed = testing::run_ok({"readelf", "-d", kModule});
+  std::istringstream lines(needed);
+  std::vector<std::string> libs;
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("(NEEDED)") != std::string::npos) libs.push_back(line.substr(line.find('[')));
+  EXPECT_EQ(libs, (std::vector<std::string>{"[libpam.so.0]", "[libc.so.6]"})) << needed;
+
+  std::istringstream symbols(testing::run_ok({"nm", "-D", "--defined-only", kModule}));
+  std::set<std::string> exported;
+  for (std::string line; std::getline(symbols, line);) {
+    std::string name = line.substr(line.rfind(' ') + 1);
+    EXPECT_EQ(name.rfind("pam_sm_", 0), 0u) << "exports " << name;
+    exported.insert(name);
+  }
+  EXPECT_EQ(exported, (std::set<std::string>{"pam_sm_acct_mgmt", "pam_sm_authenticate",
+                                             "pam_sm_chauthtok", "pam_sm_close_session",
+                                             "pam_sm_open_session", "pam_sm_setcred"}));
+  // Nothing of a C++ runtime is even referenced.
+  std::string undefined = testing::run_ok({"nm", "-D", "--undefined-only", kModule});
+  EXPECT_EQ(undefined.find("_Z"), std::string::npos) << undefined;
+  EXPECT_EQ(undefined.find("GLIBCXX"), std::string::npos) << undefined;
+  EXPECT_EQ(undefined.find("CXXABI"), std::string::npos) << undefined;
+}
+
 TEST_F(PamTest, AllowedCertificatePassesTheAccountCheck) {
   DriverRun r = login("machineid", "root", bot("ci"), {"account"});
   ASSERT_EQ(r.status, 0) << r.describe();
@@ -366,7 +395,7 @@ TEST_F(PamTest, NocertDenyRefusesSshdLoginsInTheSession) {
 TEST_F(PamTest, GarbageInAuthInfoIsDeniedWhateverNocertSays) {
   const std::string cert_type = "ssh-ed25519-cert-v01@openssh.com";
   std::string too_many_lines;
-  for (std::size_t i = 0; i <= pam::kMaxAuthInfoLines; ++i) too_many_lines += "password\n";
+  for (std::size_t i = 0; i <= MID_AUTHINFO_MAX_LINES; ++i) too_many_lines += "password\n";
   const std::vector<std::string> garbage = {
       "publickey\n",
       "publickey " + cert_type + "\n",

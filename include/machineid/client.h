@@ -1,5 +1,7 @@
-// Asking verifierd over its Unix socket, with a hard deadline. No crypto
-// dependencies: the principals helper and the PAM module link this.
+// Asking verifierd over its Unix socket, with a hard deadline, for the C++
+// tools (machineidctl). It runs on the C client the modules and the
+// principals helper use (machineid/mid_client.h), so there is one socket
+// client to maintain.
 #pragma once
 
 #include <string>

@@ -4,8 +4,10 @@
 //   payload  = byte version (kProtocolVersion), byte kind, fields...
 //
 // Every request gets exactly one reply frame; a malformed frame closes the
-// connection. This file has no crypto dependencies: the principals helper
-// links it alone.
+// connection. This is the daemon's codec; the clients (NSS, PAM, the
+// principals helper, call_daemon) speak the same frames through the C
+// library in include/machineid/mid_client.h, and tests/protocol_test.cc
+// checks each side against the other.
 #pragma once
 
 #include <cstdint>
