@@ -159,6 +159,8 @@ int mid_peek_kind(const unsigned char* payload, size_t size) {
     case MID_KIND_PROVISIONAL_USER:
     case MID_KIND_USERS:
     case MID_KIND_FORGET_USER:
+    case MID_KIND_SESSIONS:
+    case MID_KIND_KILL_SESSION:
     case MID_KIND_ERROR:
       return payload[1];
     default:
@@ -239,7 +241,8 @@ int mid_decode_status_reply(const unsigned char* payload, size_t size, struct mi
   int kind = mid_peek_kind(payload, size);
   memset(m, 0, sizeof *m);
   if (kind != MID_KIND_STATUS && kind != MID_KIND_RELOAD && kind != MID_KIND_SESSION &&
-      kind != MID_KIND_USERS && kind != MID_KIND_FORGET_USER)
+      kind != MID_KIND_USERS && kind != MID_KIND_FORGET_USER && kind != MID_KIND_SESSIONS &&
+      kind != MID_KIND_KILL_SESSION)
     return -1;
   c.p = payload + 2; /* after the version and kind mid_peek_kind checked */
   c.end = payload + size;

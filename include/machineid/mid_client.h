@@ -26,7 +26,7 @@ extern "C" {
 #define MID_MAX_FRAME_BYTES (256u * 1024u)
 #define MID_DEFAULT_SOCKET "/run/machineid/verifierd.sock"
 
-/* The kinds of include/machineid/protocol.h (8 and 9 are reserved there). */
+/* The kinds of include/machineid/protocol.h. */
 enum mid_kind {
   MID_KIND_DECIDE = 1,
   MID_KIND_STATUS = 2,
@@ -35,6 +35,8 @@ enum mid_kind {
   MID_KIND_PROVISIONAL_USER = 5,
   MID_KIND_USERS = 6,
   MID_KIND_FORGET_USER = 7,
+  MID_KIND_SESSIONS = 8,
+  MID_KIND_KILL_SESSION = 9,
   MID_KIND_ERROR = 127
 };
 
@@ -147,7 +149,8 @@ int mid_encode_simple(struct mid_writer* w, enum mid_kind kind);
  * into `payload`: 0, or -1 for another version or kind, a malformed field
  * or trailing bytes. */
 int mid_decode_decide_reply(const unsigned char* payload, size_t size, struct mid_decide_reply* m);
-/* The answer to status, reload, session, users and forget_user. */
+/* The answer to status, reload, session, users, forget_user, sessions and
+ * kill_session. */
 int mid_decode_status_reply(const unsigned char* payload, size_t size, struct mid_status_reply* m);
 int mid_decode_host_user_reply(const unsigned char* payload, size_t size,
                                struct mid_host_user_reply* m);
