@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const mid_string* s :
          {&decide.reason, &decide.detail, &decide.correlation_id, &decide.key_id, &decide.bot,
           &decide.roles, &decide.bot_instance, &decide.serial, &decide.cert_fp, &decide.ca_fp,
-          &decide.key_options})
+          &decide.key_options, &decide.sudoers_file, &decide.sudoers})
       check_inside(*s, data, size);
   }
   mid_status_reply status;

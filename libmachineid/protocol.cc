@@ -38,6 +38,7 @@ ByteVector encode(const DecideReply& m) {
   w.u8(m.allowed ? 1 : 0).string(m.reason).string(m.detail).string(m.correlation_id);
   w.string(m.key_id).string(m.bot).string(m.roles).string(m.bot_instance).string(m.serial);
   w.string(m.cert_fp).string(m.ca_fp).u8(m.host_user ? 1 : 0).string(m.key_options);
+  w.string(m.sudoers_file).string(m.sudoers);
   return w.take();
 }
 
@@ -131,8 +132,10 @@ Result<DecideReply> decode_decide_reply(Bytes payload) {
   }
   MID_TRY(host_user, r.boolean());
   m.host_user = host_user;
-  MID_TRY(key_options, read_string(r));
-  m.key_options = std::move(key_options);
+  for (std::string* field : {&m.key_options, &m.sudoers_file, &m.sudoers}) {
+    MID_TRY(s, read_string(r));
+    *field = std::move(s);
+  }
   MID_CHECK(r.expect_end("decide reply"));
   return m;
 }

@@ -229,6 +229,7 @@ int mid_decode_decide_reply(const unsigned char* payload, size_t size, struct mi
   if (body(payload, size, MID_KIND_DECIDE, &c) != 0 || mid_get_bool(&c, &m->allowed) != 0 ||
       get_strings(&c, fields, sizeof fields / sizeof fields[0]) != 0 ||
       mid_get_bool(&c, &m->host_user) != 0 || mid_get_cstring(&c, &m->key_options) != 0 ||
+      mid_get_cstring(&c, &m->sudoers_file) != 0 || mid_get_cstring(&c, &m->sudoers) != 0 ||
       c.p != c.end) {
     memset(m, 0, sizeof *m);
     return -1;

@@ -1,5 +1,9 @@
 // machineidctl users: the host users the daemon has made (SPEC §6), and
 // retiring one.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <iomanip>
 #include <iostream>
@@ -10,6 +14,7 @@
 #include "commands.h"
 #include "machineid/client.h"
 #include "machineid/config.h"
+#include "machineid/sudoers.h"
 
 namespace machineidctl {
 namespace {
@@ -69,6 +74,15 @@ int users(const Args& args) {
     print_escaped("forgot " + forget + ": its uid is retired and never given again");
   } else {
     print_users(j);
+  }
+  // Its sudo rules go with it (the PAM session wrote them, as root).
+  if (!forget.empty()) {
+    std::string sudoers = std::string(machineid::kSudoersDir) + "/" + machineid::sudoers_file_name(forget);
+    if (unlink(sudoers.c_str()) == 0) {
+      if (!args.has("json")) print_escaped("removed " + sudoers);
+    } else if (errno != ENOENT) {
+      return args.fail(kExitFindings, "cannot remove " + sudoers + ": " + std::strerror(errno));
+    }
   }
   return j.contains("error") ? kExitFindings : kExitOk;
 }

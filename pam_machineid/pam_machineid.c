@@ -9,13 +9,16 @@
  *            whole login (see check_login); then TELEPORT_USERNAME,
  *            TELEPORT_LOGIN, TELEPORT_ROLES and (bots) MACHINEID_BOT in the
  *            environment, the home directory of a host user on its first
- *            login, and a session.open event carrying the login decision's
+ *            login, its sudoers file (the host_sudoers of the roles that
+ *            granted it, checked with visudo; removed when they grant none),
+ *            and a session.open event carrying the login decision's
  *            correlation id.
  *            close: a session.close event with the session's duration.
  *   auth, setcred, chauthtok: PAM_IGNORE, so a stray stack line is harmless
  *            (Linux-PAM denies for a function a listed module lacks).
  *
- * Options: socket=PATH, nocert=ignore|deny, skel=DIR (default /etc/skel).
+ * Options: socket=PATH, nocert=ignore|deny, skel=DIR (default /etc/skel),
+ * sudoers_dir=DIR (default /etc/sudoers.d).
  * An unknown or malformed option is logged and refuses with
  * PAM_SERVICE_ERR: a typo must not quietly weaken the check.
  *
@@ -39,6 +42,7 @@
 #include "machineid/mid_authinfo.h"
 #include "home.h"
 #include "machineid/mid_client.h"
+#include "sudoers.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -50,6 +54,7 @@ struct options {
   const char* socket;
   int deny_without_certificate;
   const char* skel;
+  const char* sudoers_dir;
 };
 
 /* The identity fields of the login decision, as the session reports them. */
@@ -72,6 +77,8 @@ struct login {
   char* certificates; /* "type base64\n" for each, to recognise them again */
   char* fields[F_COUNT]; /* the first certificate's decision */
   int host_user;
+  char* sudoers_file;    /* a host user's sudoers file: its name and content */
+  char* sudoers;
   int open;              /* our session is open */
   long long opened_at;   /* boot_seconds() when it opened */
 };
@@ -92,12 +99,15 @@ static int parse_options(pam_handle_t* pamh, int argc, const char** argv, struct
   o->socket = MID_DEFAULT_SOCKET;
   o->deny_without_certificate = 0;
   o->skel = "/etc/skel";
+  o->sudoers_dir = "/etc/sudoers.d";
   for (int i = 0; i < argc; ++i) {
     const char* arg = argv[i];
     if (strncmp(arg, "socket=", 7) == 0 && arg[7] != '\0') {
       o->socket = arg + 7;
     } else if (strncmp(arg, "skel=", 5) == 0 && arg[5] != '\0') {
       o->skel = arg + 5;
+    } else if (strncmp(arg, "sudoers_dir=", 12) == 0 && arg[12] == '/') {
+      o->sudoers_dir = arg + 12;
     } else if (strcmp(arg, "nocert=ignore") == 0 || strcmp(arg, "nocert=deny") == 0) {
       o->deny_without_certificate = strcmp(arg, "nocert=deny") == 0;
     } else {
@@ -139,6 +149,8 @@ static void free_login(struct login* l) {
   free(l->user);
   free(l->source);
   free(l->certificates);
+  free(l->sudoers_file);
+  free(l->sudoers);
   for (int i = 0; i < F_COUNT; ++i) free(l->fields[i]);
   free(l);
 }
@@ -263,6 +275,8 @@ static int decide(pam_handle_t* pamh, const struct options* o, const struct mid_
     for (int i = 0; i < F_COUNT; ++i)
       if ((kept->fields[i] = copy(*from[i])) == NULL) rc = PAM_BUF_ERR;
     kept->host_user = d.host_user;
+    if ((kept->sudoers_file = copy(d.sudoers_file)) == NULL || (kept->sudoers = copy(d.sudoers)) == NULL)
+      rc = PAM_BUF_ERR;
   }
   free(reply);
   return rc;
@@ -419,6 +433,12 @@ static int open_session(pam_handle_t* pamh, const struct options* o) {
     char err[1024];
     if (mid_create_home(kept->user, o->skel, err, sizeof err) != 0) {
       say(pamh, LOG_ERR, "home directory of '%s': %s", kept->user, err);
+      result = PAM_SESSION_ERR;
+    }
+    if (kept->sudoers_file[0] != '\0' &&
+        mid_install_sudoers(o->sudoers_dir, kept->sudoers_file, kept->sudoers, strlen(kept->sudoers),
+                            "/usr/sbin/visudo", err, sizeof err) != 0) {
+      say(pamh, LOG_ERR, "sudoers of '%s': %s (no sudo from its roles this session)", kept->user, err);
       result = PAM_SESSION_ERR;
     }
   }

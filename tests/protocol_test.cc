@@ -33,6 +33,8 @@ TEST(ProtocolTest, DecideRequestRoundTrips) {
 
 TEST(ProtocolTest, DecideReplyRoundTrips) {
   DecideReply m{true, "ok", "allowed", "abc123", "bot-ci", "ci", "ci ops", "5b3c", "7", "SHA256:a", "SHA256:b", true};
+  m.sudoers_file = "machineid-bot-ci";
+  m.sudoers = "bot-ci ALL=(root) /bin/true\n";
   auto back = decode_decide_reply(encode(m));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_TRUE(back->allowed);
@@ -41,6 +43,8 @@ TEST(ProtocolTest, DecideReplyRoundTrips) {
   EXPECT_EQ(back->bot_instance, "5b3c");
   EXPECT_EQ(back->ca_fp, "SHA256:b");
   EXPECT_TRUE(back->host_user);
+  EXPECT_EQ(back->sudoers_file, "machineid-bot-ci");
+  EXPECT_EQ(back->sudoers, m.sudoers);
 }
 
 TEST(ProtocolTest, SessionEventRoundTrips) {
@@ -210,7 +214,8 @@ TEST(ProtocolCClientTest, UserAndSimpleRequestsFromCDecodeInCpp) {
 
 TEST(ProtocolCClientTest, DecideReplyFromCppDecodesInC) {
   DecideReply m{true,     "ok",       "allowed", "abc123",       "bot-ci", "ci", "ci ops", "5b3c", "7",
-                "SHA256:a", "SHA256:b", true,      "no-port-forwarding"};
+                "SHA256:a", "SHA256:b", true,      "no-port-forwarding", "machineid-bot-ci",
+                "bot-ci ALL=(ALL) NOPASSWD: ALL\n"};
   ByteVector payload = encode(m);
   mid_decide_reply d;
   ASSERT_EQ(mid_decode_decide_reply(payload.data(), payload.size(), &d), 0);
@@ -227,6 +232,8 @@ TEST(ProtocolCClientTest, DecideReplyFromCppDecodesInC) {
   EXPECT_EQ(str(d.ca_fp), "SHA256:b");
   EXPECT_TRUE(d.host_user);
   EXPECT_EQ(str(d.key_options), "no-port-forwarding");
+  EXPECT_EQ(str(d.sudoers_file), "machineid-bot-ci");
+  EXPECT_EQ(str(d.sudoers), "bot-ci ALL=(ALL) NOPASSWD: ALL\n");
 }
 
 TEST(ProtocolCClientTest, StatusErrorAndHostUserRepliesFromCppDecodeInC) {

@@ -18,6 +18,7 @@
 
 #include "machineid/encoding.h"
 #include "machineid/io.h"
+#include "machineid/sudoers.h"
 #include "machineid/userdb.h"
 #include "connection.h"
 #include "log.h"
@@ -406,6 +407,7 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
   // A login no source has is denied unless a granting role creates it.
   bool host_user = false;
   std::optional<std::int64_t> uid;
+  std::pair<std::string, std::string> sudoers_file;  // name and content, for PAM
   if (d.allowed && d.identity && policy_->config.policy.mode == PolicyMode::roles) {
     const Config& c = policy_->config;
     GrantRequest grant{request.login, d.host_groups, std::nullopt, d.identity->bot.value_or(""),
@@ -413,7 +415,10 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
     grant.groups.insert(grant.groups.end(), c.host_users.groups.begin(), c.host_users.groups.end());
     if (auto t = d.identity->traits.find(kUidTrait); t != d.identity->traits.end() && !t->second.empty())
       grant.uid_trait = t->second.front();
-    auto granted = host_users_->grant(grant, c.host_users, now);
+    // As Teleport's agent fails the session when its sudoers file cannot
+    // be written: no login with sudo rules half applied, and no grant.
+    auto sudoers = sudoers_content(request.login, d.host_sudoers);
+    auto granted = sudoers.ok() ? host_users_->grant(grant, c.host_users, now) : Result<GrantOutcome>(sudoers.error());
     if (!granted.ok()) {
       d.allowed = false;
       d.reason = Reason::role;
@@ -422,6 +427,7 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
       if (!granted->note.empty()) log("host user " + request.login + ": " + granted->note);
       host_user = granted->uid.has_value();
       if (granted->uid) uid = *granted->uid;
+      if (host_user) sudoers_file = {sudoers_file_name(request.login), *sudoers};
     }
   }
 
@@ -449,6 +455,7 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
   record.detail = d.detail;
   reply.host_user = d.allowed && host_user;
   if (d.allowed) reply.key_options = authorized_keys_options(d);
+  if (reply.host_user && request.asker == Asker::pam) std::tie(reply.sudoers_file, reply.sudoers) = sudoers_file;
   if (!earlier || earlier->reply.allowed != reply.allowed || earlier->reply.reason != reply.reason)
     audit_->write(record);
   ++(reply.allowed ? counters_.allowed : counters_.denied);

@@ -115,6 +115,9 @@ struct mid_decide_reply {
       cert_fp, ca_fp;
   int host_user;
   struct mid_string key_options;
+  /* A host user's sudoers file: its name in the sudoers directory and its
+   * content ("" when no role grants host_sudoers). */
+  struct mid_string sudoers_file, sudoers;
 };
 
 /* A PAM session opening (open = 1) or closing, for the audit trail. */

@@ -62,6 +62,11 @@ struct DecideReply {
   // authorized_keys options for sshd when allowed ("" for none); the
   // principals helper prints them before the login.
   std::string key_options;
+  // A host user's sudoers file (sudoers.h), for PAM's session open (root):
+  // its name in /etc/sudoers.d and its content, "" when its roles grant no
+  // host_sudoers (PAM then removes any file of that name). Only PAM's
+  // asks get them.
+  std::string sudoers_file, sudoers;
 };
 
 // A PAM session opening or closing, for the audit trail (SPEC §7). The
