@@ -562,27 +562,30 @@ void Engine::audit_session(const Session& s, AuditEvent event, const std::string
   audit_->write(r);
 }
 
-void Engine::end_session(Session& s, const std::string& reason, const std::string& detail, std::int64_t now) {
+void Engine::end_session(Session& s, const std::string& reason, const std::string& detail, std::int64_t now,
+                         std::optional<std::vector<ProcStat>>& processes) {
   if (s.ending_since) return;
   s.ending_since = now;
   audit_session(s, AuditEvent::session_terminate, reason, detail, now);
-  if (!terminator_.begin(s.pid, s.start_time))
+  if (!processes) processes = all_processes();
+  if (!terminator_.begin(s.pid, s.start_time, *processes))
     log(Priority::error, "session " + s.id + " of '" + escape_untrusted(s.login) + "' (sshd process " +
                              std::to_string(s.pid) + "): cannot signal it (the daemon needs CAP_KILL)");
-  (void)sessions_->save();
 }
 
 void Engine::check_sessions(std::int64_t now) {
   if (!sessions_) return;
+  std::optional<std::vector<ProcStat>> processes;
   for (auto& [id, s] : sessions_->all_mutable()) {
     if (s.ending_since) continue;
     if (!s.cert || !s.identity) {
-      end_session(s, "parse", "its certificate no longer parses", now);
+      end_session(s, "parse", "its certificate no longer parses", now, processes);
       continue;
     }
     if (auto end = session_end(*s.cert, *s.identity, s.login, *policy_, now))
-      end_session(s, std::string(reason_code(end->reason)), end->detail, now);
+      end_session(s, std::string(reason_code(end->reason)), end->detail, now, processes);
   }
+  if (processes) (void)sessions_->save();  // some end began: ending_since is kept
 }
 
 void Engine::load_sessions(std::int64_t now) {
@@ -602,14 +605,22 @@ void Engine::load_sessions(std::int64_t now) {
       audit_session(*s, AuditEvent::session_close, "", "its sshd process ended while the daemon was not running", now);
   if (!sessions_->all().empty())
     log(Priority::info, "sessions: " + std::to_string(sessions_->all().size()) + " open sessions carried over");
+  // An end the previous daemon began is finished by this one.
+  std::optional<std::vector<ProcStat>> processes;
+  for (auto& [id, s] : sessions_->all_mutable())
+    if (s.ending_since) {
+      if (!processes) processes = all_processes();
+      terminator_.begin(s.pid, s.start_time, *processes);
+    }
   check_sessions(now);
 }
 
 Status Engine::kill_session(const std::string& id, std::int64_t now) {
   Session* s = sessions_->find(id);
   if (s == nullptr) return make_error(Errc::config, "no open session '" + escape_untrusted(id) + "'");
-  end_session(*s, "admin", "ended by machineidctl sessions --kill", now);
-  return {};
+  std::optional<std::vector<ProcStat>> processes;
+  end_session(*s, "admin", "ended by machineidctl sessions --kill", now, processes);
+  return sessions_->save();
 }
 
 void Engine::tick(std::int64_t now) {
@@ -618,14 +629,16 @@ void Engine::tick(std::int64_t now) {
   if (now_ms < next_sweep_ms_) return;
   next_sweep_ms_ = now_ms + kSessionSweepMs;
   std::vector<std::string> gone;
+  std::optional<std::vector<ProcStat>> processes;
   for (auto& [id, s] : sessions_->all_mutable()) {
     auto st = proc_stat(s.pid);
     if (!st || st->start_time != s.start_time) {
       gone.push_back(id);
     } else if (s.ends_at && *s.ends_at <= now) {
-      end_session(s, "expired", "the certificate's time is up (disconnect_expired_cert)", now);
+      end_session(s, "expired", "the certificate's time is up (disconnect_expired_cert)", now, processes);
     }
   }
+  if (processes) (void)sessions_->save();
   // A session whose PAM close never came (sshd killed, a terminated
   // session) is closed here.
   for (const auto& id : gone)

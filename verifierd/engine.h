@@ -141,7 +141,10 @@ class Engine {
   void load_sessions(std::int64_t now);
   // Ends a session: SIGHUP now, SIGKILL after the grace (terminate.h), and
   // a session.terminate event.
-  void end_session(Session& session, const std::string& reason, const std::string& detail, std::int64_t now);
+  // `processes` is taken on first need (all_processes()) and reused by the
+  // ends that follow in one pass.
+  void end_session(Session& session, const std::string& reason, const std::string& detail, std::int64_t now,
+                   std::optional<std::vector<ProcStat>>& processes);
   // After a policy change: ends the sessions it no longer lets run.
   void check_sessions(std::int64_t now);
   void audit_session(const Session& session, machineid::AuditEvent event, const std::string& reason,

@@ -15,7 +15,7 @@ Terminator::~Terminator() {
     for (int fd : e.pidfds) close(fd);
 }
 
-bool Terminator::begin(pid_t pid, std::uint64_t start_time) {
+bool Terminator::begin(pid_t pid, std::uint64_t start_time, const std::vector<ProcStat>& processes) {
   int monitor = open_pidfd(pid, start_time);
   if (monitor < 0) return false;
   Ending ending;
@@ -24,15 +24,15 @@ bool Terminator::begin(pid_t pid, std::uint64_t start_time) {
   ending.pidfds.push_back(monitor);
 
   // The processes below the monitor now, before SIGHUP orphans them.
-  std::multimap<pid_t, ProcStat> children;
-  for (auto& st : all_processes()) children.emplace(st.ppid, std::move(st));
+  std::multimap<pid_t, const ProcStat*> children;
+  for (const auto& st : processes) children.emplace(st.ppid, &st);
   std::vector<pid_t> tree = {pid}, todo = {pid};
   while (!todo.empty() && tree.size() < kMaxSessionProcesses) {
     pid_t parent = todo.back();
     todo.pop_back();
     auto [first, last] = children.equal_range(parent);
     for (auto it = first; it != last && tree.size() < kMaxSessionProcesses; ++it) {
-      const ProcStat& child = it->second;
+      const ProcStat& child = *it->second;
       if (child.start_time < start_time) continue;  // not born of this session
       int fd = open_pidfd(child.pid, child.start_time);
       if (fd < 0) continue;
@@ -42,7 +42,7 @@ bool Terminator::begin(pid_t pid, std::uint64_t start_time) {
     }
   }
   // Sessions led by a process of the tree: never the listening sshd's.
-  for (const auto& [parent, st] : children)
+  for (const auto& st : processes)
     if (st.sid == st.pid && std::find(tree.begin(), tree.end(), st.pid) != tree.end())
       ending.sessions.push_back(st.sid);
 

@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "proc.h"
+
 namespace verifierd {
 
 // How long sshd gets to close the session itself before SIGKILL.
@@ -38,7 +40,9 @@ class Terminator {
 
   // Starts ending the session of sshd's process `pid` that started at
   // `start_time`. False when that process is gone or may not be signalled.
-  bool begin(pid_t pid, std::uint64_t start_time);
+  // `processes`: every process now (all_processes()), taken once for many
+  // ends at a time.
+  bool begin(pid_t pid, std::uint64_t start_time, const std::vector<ProcStat>& processes);
   // SIGKILLs what is due.
   void finish_due();
   // When finish_due has work (monotonic_ms); 0 for none.
