@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <limits>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +40,26 @@ ordered_json to_json(const Session& s) {
   return j;
 }
 
+// An integer field that fits `out`; a float, a string or a number out of
+// range is a malformed table.
+template <class Int>
+void read_integer(const nlohmann::json& e, const char* key, Int& out) {
+  const auto& v = e.at(key);
+  bool fits = v.is_number_unsigned() ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<Int>::max())
+              : v.is_number_integer() ? v.get<std::int64_t>() >= static_cast<std::int64_t>(std::numeric_limits<Int>::min())
+                                      : false;
+  if (!fits) throw std::out_of_range(std::string(key) + " is not an integer in range");
+  out = v.is_number_unsigned() ? static_cast<Int>(v.get<std::uint64_t>()) : static_cast<Int>(v.get<std::int64_t>());
+}
+
+template <class Int>
+void read_optional(const nlohmann::json& e, const char* key, std::optional<Int>& out) {
+  if (e.at(key).is_null()) return;
+  Int value{};
+  read_integer(e, key, value);
+  out = value;
+}
+
 }  // namespace
 
 void parse_session_certificate(Session& session) {
@@ -62,7 +84,9 @@ Status SessionTable::load() {
   auto j = nlohmann::json::parse(*text, nullptr, false);
   auto bad = [&](const std::string& why) { return make_error(Errc::malformed, path_ + ": " + why); };
   if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
-  if (j.value("version", 0) != kFormatVersion) return bad("unknown version");
+  auto version = j.find("version");
+  if (version == j.end() || !version->is_number_integer() || version->get<std::int64_t>() != kFormatVersion)
+    return bad("unknown version");
   auto list = j.find("sessions");
   if (list == j.end() || !list->is_array()) return bad("no \"sessions\" list");
   if (list->size() > kMaxSessions) return bad("more than " + std::to_string(kMaxSessions) + " sessions");
@@ -71,23 +95,23 @@ Status SessionTable::load() {
     try {
       Session s;
       s.id = e.at("id").get<std::string>();
-      s.pid = e.at("pid").get<pid_t>();
-      s.start_time = e.at("start_time").get<std::uint64_t>();
+      read_integer(e, "pid", s.pid);
+      read_integer(e, "start_time", s.start_time);
       s.login = e.at("login").get<std::string>();
-      s.uid = e.at("uid").get<std::int64_t>();
+      read_integer(e, "uid", s.uid);
       s.certificate = e.at("certificate").get<std::string>();
       for (auto [field, name] : {std::pair{&s.key_id, "key_id"}, {&s.bot, "bot"}, {&s.bot_instance, "bot_instance"},
                                  {&s.roles, "roles"}, {&s.serial, "serial"}, {&s.cert_fp, "cert_fp"},
                                  {&s.ca_fp, "ca_fp"}, {&s.source, "source"}})
         *field = e.at(name).get<std::string>();
-      s.opened_at = e.at("opened_at").get<std::int64_t>();
-      if (!e.at("ends_at").is_null()) s.ends_at = e.at("ends_at").get<std::int64_t>();
-      if (!e.at("ending_since").is_null()) s.ending_since = e.at("ending_since").get<std::int64_t>();
+      read_integer(e, "opened_at", s.opened_at);
+      read_optional(e, "ends_at", s.ends_at);
+      read_optional(e, "ending_since", s.ending_since);
       if (s.id.empty() || s.pid <= 0) return bad("a session without an id or a process");
       parse_session_certificate(s);
       std::string id = s.id;
       loaded[id] = std::move(s);
-    } catch (const nlohmann::json::exception& x) {
+    } catch (const std::exception& x) {  // nlohmann's, and read_integer's out_of_range
       return bad(std::string("a malformed session: ") + x.what());
     }
   }
