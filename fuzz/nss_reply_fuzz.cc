@@ -28,11 +28,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   mid_decide_reply decide;
   if (mid_decode_decide_reply(data, size, &decide) == 0) {
-    for (const mid_string* s :
-         {&decide.reason, &decide.detail, &decide.correlation_id, &decide.key_id, &decide.bot,
-          &decide.roles, &decide.bot_instance, &decide.serial, &decide.cert_fp, &decide.ca_fp,
-          &decide.key_options, &decide.sudoers_file, &decide.sudoers})
+    for (const mid_string* s : {&decide.reason, &decide.detail, &decide.key_options, &decide.sudoers_file,
+                                &decide.sudoers})
       check_inside(*s, data, size);
+    for (const mid_string& s : decide.who.field) check_inside(s, data, size);
   }
   mid_status_reply status;
   if (mid_decode_status_reply(data, size, &status) == 0) check_inside(status.json, data, size);

@@ -40,7 +40,7 @@ int priority(AuditEvent event) {
 // The human line, for journald's MESSAGE and the JSON "message": made of
 // certificate text (key id, login, reason detail), so escaped whole.
 std::string message(const AuditRecord& r) {
-  std::string who = r.bot.empty() ? "key id '" + r.key_id + "'" : "bot '" + r.bot + "'";
+  std::string who = r.who.bot.empty() ? "key id '" + r.who.key_id + "'" : "bot '" + r.who.bot + "'";
   std::string from = r.source.empty() ? "" : " from " + r.source;
   std::string text;
   switch (r.event) {
@@ -90,16 +90,16 @@ std::string audit_json(const AuditRecord& r, std::int64_t unix_time) {
   j["time"] = unix_time;
   j["event"] = audit_event_name(r.event);
   j["login"] = r.login;
-  j["key_id"] = r.key_id;
-  j["bot"] = r.bot;
-  j["bot_instance"] = r.bot_instance;
-  j["roles"] = r.roles;
-  j["serial"] = r.serial;
-  j["cert_fp"] = r.cert_fp;
-  j["ca_fp"] = r.ca_fp;
+  j["key_id"] = r.who.key_id;
+  j["bot"] = r.who.bot;
+  j["bot_instance"] = r.who.bot_instance;
+  j["roles"] = r.who.roles;
+  j["serial"] = r.who.serial;
+  j["cert_fp"] = r.who.cert_fp;
+  j["ca_fp"] = r.who.ca_fp;
   j["source"] = r.source;
   j["reason"] = r.reason;
-  j["correlation_id"] = r.correlation_id;
+  j["correlation_id"] = r.who.correlation_id;
   if (r.duration) j["duration"] = *r.duration;
   // The values stay as they were (the encoder escapes them as JSON); the
   // message is the journal's, escaped for terminals.
@@ -123,16 +123,16 @@ void AuditLog::write(const AuditRecord& r) {
         "SYSLOG_IDENTIFIER=machineid",
         std::string("MACHINEID_EVENT=") + audit_event_name(r.event),
         field("MACHINEID_LOGIN=", r.login),
-        field("MACHINEID_KEY_ID=", r.key_id),
-        field("MACHINEID_BOT=", r.bot),
-        field("MACHINEID_BOT_INSTANCE=", r.bot_instance),
-        field("MACHINEID_ROLES=", r.roles),
-        field("MACHINEID_SERIAL=", r.serial),
-        field("MACHINEID_CERT_FP=", r.cert_fp),
-        field("MACHINEID_CA_FP=", r.ca_fp),
+        field("MACHINEID_KEY_ID=", r.who.key_id),
+        field("MACHINEID_BOT=", r.who.bot),
+        field("MACHINEID_BOT_INSTANCE=", r.who.bot_instance),
+        field("MACHINEID_ROLES=", r.who.roles),
+        field("MACHINEID_SERIAL=", r.who.serial),
+        field("MACHINEID_CERT_FP=", r.who.cert_fp),
+        field("MACHINEID_CA_FP=", r.who.ca_fp),
         field("MACHINEID_SOURCE=", r.source),
         field("MACHINEID_REASON=", r.reason),
-        field("MACHINEID_CORRELATION_ID=", r.correlation_id),
+        field("MACHINEID_CORRELATION_ID=", r.who.correlation_id),
     };
     if (r.duration) fields.push_back("MACHINEID_DURATION=" + std::to_string(*r.duration));
     std::vector<iovec> iov;
@@ -176,16 +176,16 @@ Result<AuditEntry> parse_audit_json(std::string_view line) {
   e.time = time->get<std::int64_t>();
   e.record.event = event;
   e.record.login = text("login");
-  e.record.key_id = text("key_id");
-  e.record.bot = text("bot");
-  e.record.bot_instance = text("bot_instance");
-  e.record.roles = text("roles");
-  e.record.serial = text("serial");
-  e.record.cert_fp = text("cert_fp");
-  e.record.ca_fp = text("ca_fp");
+  e.record.who.key_id = text("key_id");
+  e.record.who.bot = text("bot");
+  e.record.who.bot_instance = text("bot_instance");
+  e.record.who.roles = text("roles");
+  e.record.who.serial = text("serial");
+  e.record.who.cert_fp = text("cert_fp");
+  e.record.who.ca_fp = text("ca_fp");
   e.record.source = text("source");
   e.record.reason = text("reason");
-  e.record.correlation_id = text("correlation_id");
+  e.record.who.correlation_id = text("correlation_id");
   if (auto d = j.find("duration"); d != j.end() && d->is_number_integer()) e.record.duration = d->get<std::int64_t>();
   e.message = text("message");
   return e;

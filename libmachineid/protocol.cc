@@ -1,5 +1,6 @@
 #include "machineid/protocol.h"
 
+#include <array>
 #include <cstdint>
 
 namespace machineid {
@@ -25,6 +26,25 @@ Result<std::string> read_string(WireReader& r) {
   return std::string(s);
 }
 
+// The CertIdentity's fields, in their one wire order.
+template <class Identity>
+auto identity_fields(Identity& who) {
+  return std::array{&who.correlation_id, &who.key_id, &who.bot,     &who.bot_instance,
+                    &who.roles,          &who.serial, &who.cert_fp, &who.ca_fp};
+}
+
+void write_identity(WireWriter& w, const CertIdentity& who) {
+  for (const std::string* field : identity_fields(who)) w.string(*field);
+}
+
+Status read_identity(WireReader& r, CertIdentity& who) {
+  for (std::string* field : identity_fields(who)) {
+    MID_TRY(s, read_string(r));
+    *field = std::move(s);
+  }
+  return {};
+}
+
 }  // namespace
 
 ByteVector encode(const DecideRequest& m) {
@@ -35,19 +55,18 @@ ByteVector encode(const DecideRequest& m) {
 
 ByteVector encode(const DecideReply& m) {
   WireWriter w = header(MessageKind::decide);
-  w.u8(m.allowed ? 1 : 0).string(m.reason).string(m.detail).string(m.correlation_id);
-  w.string(m.key_id).string(m.bot).string(m.roles).string(m.bot_instance).string(m.serial);
-  w.string(m.cert_fp).string(m.ca_fp).u8(m.host_user ? 1 : 0).string(m.key_options);
+  w.u8(m.allowed ? 1 : 0).string(m.reason).string(m.detail);
+  write_identity(w, m.who);
+  w.u8(m.host_user ? 1 : 0).string(m.key_options);
   w.string(m.sudoers_file).string(m.sudoers);
   return w.take();
 }
 
 ByteVector encode(const SessionEvent& m) {
   WireWriter w = header(MessageKind::session);
-  w.u8(m.open ? 1 : 0);
-  for (const std::string* f : {&m.login, &m.correlation_id, &m.key_id, &m.bot, &m.bot_instance, &m.roles, &m.serial,
-                               &m.cert_fp, &m.ca_fp, &m.source})
-    w.string(*f);
+  w.u8(m.open ? 1 : 0).string(m.login);
+  write_identity(w, m.who);
+  w.string(m.source);
   w.u64(static_cast<std::uint64_t>(m.duration));
   return w.take();
 }
@@ -125,11 +144,11 @@ Result<DecideReply> decode_decide_reply(Bytes payload) {
   DecideReply m;
   MID_TRY(allowed, r.boolean());
   m.allowed = allowed;
-  for (std::string* field : {&m.reason, &m.detail, &m.correlation_id, &m.key_id, &m.bot, &m.roles, &m.bot_instance,
-                             &m.serial, &m.cert_fp, &m.ca_fp}) {
+  for (std::string* field : {&m.reason, &m.detail}) {
     MID_TRY(s, read_string(r));
     *field = std::move(s);
   }
+  MID_CHECK(read_identity(r, m.who));
   MID_TRY(host_user, r.boolean());
   m.host_user = host_user;
   for (std::string* field : {&m.key_options, &m.sudoers_file, &m.sudoers}) {
@@ -145,11 +164,11 @@ Result<SessionEvent> decode_session_event(Bytes payload) {
   SessionEvent m;
   MID_TRY(open, r.boolean());
   m.open = open;
-  for (std::string* field : {&m.login, &m.correlation_id, &m.key_id, &m.bot, &m.bot_instance, &m.roles, &m.serial,
-                             &m.cert_fp, &m.ca_fp, &m.source}) {
-    MID_TRY(s, read_string(r));
-    *field = std::move(s);
-  }
+  MID_TRY(login, read_string(r));
+  m.login = std::move(login);
+  MID_CHECK(read_identity(r, m.who));
+  MID_TRY(source, read_string(r));
+  m.source = std::move(source);
   MID_TRY(duration, r.u64());
   if (duration > static_cast<std::uint64_t>(INT64_MAX)) return make_error(Errc::malformed, "session duration out of range");
   m.duration = static_cast<std::int64_t>(duration);

@@ -196,13 +196,16 @@ int mid_encode_decide_request(struct mid_writer* w, const struct mid_decide_requ
   return mid_finish(w);
 }
 
+static void put_identity(struct mid_writer* w, const struct mid_identity* who) {
+  for (int i = 0; i < MID_ID_FIELDS; ++i) mid_put_string(w, who->field[i]);
+}
+
 int mid_encode_session_event(struct mid_writer* w, const struct mid_session_event* m) {
-  const struct mid_string* fields[] = {&m->login,  &m->correlation_id, &m->key_id, &m->bot,
-                                       &m->bot_instance, &m->roles, &m->serial, &m->cert_fp,
-                                       &m->ca_fp, &m->source};
   mid_begin(w, MID_KIND_SESSION);
   mid_put_u8(w, m->open ? 1 : 0);
-  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; ++i) mid_put_string(w, *fields[i]);
+  mid_put_string(w, m->login);
+  put_identity(w, &m->who);
+  mid_put_string(w, m->source);
   if (m->duration < 0) w->failed = 1;
   mid_put_u64(w, (uint64_t)m->duration);
   return mid_finish(w);
@@ -221,13 +224,13 @@ int mid_encode_simple(struct mid_writer* w, enum mid_kind kind) {
 
 int mid_decode_decide_reply(const unsigned char* payload, size_t size, struct mid_decide_reply* m) {
   struct mid_cursor c;
-  struct mid_string* const fields[] = {&m->reason, &m->detail,       &m->correlation_id,
-                                       &m->key_id, &m->bot,          &m->roles,
-                                       &m->bot_instance, &m->serial, &m->cert_fp,
-                                       &m->ca_fp};
+  struct mid_string* const fields[] = {&m->reason, &m->detail};
+  struct mid_string* who[MID_ID_FIELDS];
+  for (int i = 0; i < MID_ID_FIELDS; ++i) who[i] = &m->who.field[i];
   memset(m, 0, sizeof *m);
   if (body(payload, size, MID_KIND_DECIDE, &c) != 0 || mid_get_bool(&c, &m->allowed) != 0 ||
       get_strings(&c, fields, sizeof fields / sizeof fields[0]) != 0 ||
+      get_strings(&c, who, MID_ID_FIELDS) != 0 ||
       mid_get_bool(&c, &m->host_user) != 0 || mid_get_cstring(&c, &m->key_options) != 0 ||
       mid_get_cstring(&c, &m->sudoers_file) != 0 || mid_get_cstring(&c, &m->sudoers) != 0 ||
       c.p != c.end) {

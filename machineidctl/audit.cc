@@ -57,10 +57,10 @@ void print(const AuditEntry& e, bool json) {
   using machineid::escape_untrusted;
   std::printf("%s  %-13s %-10s %-12s %s\n", iso_time(e.time).c_str(), machineid::audit_event_name(e.record.event),
               e.record.reason.empty() ? "-" : escape_untrusted(e.record.reason).c_str(),
-              escape_untrusted(e.record.correlation_id.substr(0, 12)).c_str(), escape_untrusted(e.message).c_str());
+              escape_untrusted(e.record.who.correlation_id.substr(0, 12)).c_str(), escape_untrusted(e.message).c_str());
 }
 
-bool wanted(const AuditEntry& e, const AuditOptions& o) { return e.time >= o.since && (o.bot.empty() || e.record.bot == o.bot); }
+bool wanted(const AuditEntry& e, const AuditOptions& o) { return e.time >= o.since && (o.bot.empty() || e.record.who.bot == o.bot); }
 
 int from_file(const Args& args, const AuditOptions& o) {
   std::ifstream in(o.file);
@@ -106,16 +106,16 @@ int from_journal(const Args& args, const AuditOptions& o) {
     e.time = static_cast<std::int64_t>(usec / 1000000);
     e.record.event = *event;
     e.record.login = field("MACHINEID_LOGIN");
-    e.record.key_id = field("MACHINEID_KEY_ID");
-    e.record.bot = field("MACHINEID_BOT");
-    e.record.bot_instance = field("MACHINEID_BOT_INSTANCE");
-    e.record.roles = field("MACHINEID_ROLES");
-    e.record.serial = field("MACHINEID_SERIAL");
-    e.record.cert_fp = field("MACHINEID_CERT_FP");
-    e.record.ca_fp = field("MACHINEID_CA_FP");
+    e.record.who.key_id = field("MACHINEID_KEY_ID");
+    e.record.who.bot = field("MACHINEID_BOT");
+    e.record.who.bot_instance = field("MACHINEID_BOT_INSTANCE");
+    e.record.who.roles = field("MACHINEID_ROLES");
+    e.record.who.serial = field("MACHINEID_SERIAL");
+    e.record.who.cert_fp = field("MACHINEID_CERT_FP");
+    e.record.who.ca_fp = field("MACHINEID_CA_FP");
     e.record.source = field("MACHINEID_SOURCE");
     e.record.reason = field("MACHINEID_REASON");
-    e.record.correlation_id = field("MACHINEID_CORRELATION_ID");
+    e.record.who.correlation_id = field("MACHINEID_CORRELATION_ID");
     if (std::string d = field("MACHINEID_DURATION"); !d.empty()) e.record.duration = std::atoll(d.c_str());
     e.message = field("MESSAGE");
     if (wanted(e, o)) print(e, o.json);

@@ -57,25 +57,12 @@ struct options {
   const char* sudoers_dir;
 };
 
-/* The identity fields of the login decision, as the session reports them. */
-enum field {
-  F_CORRELATION_ID,
-  F_KEY_ID,
-  F_BOT,
-  F_BOT_INSTANCE,
-  F_ROLES,
-  F_SERIAL,
-  F_CERT_FP,
-  F_CA_FP,
-  F_COUNT
-};
-
 /* A certificate login the daemon allowed, kept in its PAM handle. */
 struct login {
   char* user;
   char* source;
   char* certificates; /* "type base64\n" for each, to recognise them again */
-  char* fields[F_COUNT]; /* the first certificate's decision */
+  char* who[MID_ID_FIELDS]; /* the first certificate's identity (mid_identity) */
   int host_user;
   char* sudoers_file;    /* a host user's sudoers file: its name and content */
   char* sudoers;
@@ -151,7 +138,7 @@ static void free_login(struct login* l) {
   free(l->certificates);
   free(l->sudoers_file);
   free(l->sudoers);
-  for (int i = 0; i < F_COUNT; ++i) free(l->fields[i]);
+  for (int i = 0; i < MID_ID_FIELDS; ++i) free(l->who[i]);
   free(l);
 }
 
@@ -262,18 +249,16 @@ static int decide(pam_handle_t* pamh, const struct options* o, const struct mid_
   int rc = PAM_SUCCESS;
   if (!d.allowed) {
     char bot[512], key_id[512], name[1100];
-    snprintf(bot, sizeof bot, "%.*s", (int)d.bot.size, d.bot.data);
-    snprintf(key_id, sizeof key_id, "%.*s", (int)d.key_id.size, d.key_id.data);
+    struct mid_string b = d.who.field[MID_ID_BOT], k = d.who.field[MID_ID_KEY_ID];
+    snprintf(bot, sizeof bot, "%.*s", (int)b.size, b.data);
+    snprintf(key_id, sizeof key_id, "%.*s", (int)k.size, k.data);
     who(name, sizeof name, bot, key_id);
     say(pamh, LOG_NOTICE, "denied %s as '%s': %.*s%s%.*s", name, kept->user, (int)d.reason.size,
         d.reason.data, d.detail.size > 0 ? ": " : "", (int)d.detail.size, d.detail.data);
     rc = PAM_PERM_DENIED;
   } else if (keep) {
-    const struct mid_string* from[F_COUNT] = {&d.correlation_id, &d.key_id, &d.bot,
-                                              &d.bot_instance,   &d.roles,  &d.serial,
-                                              &d.cert_fp,        &d.ca_fp};
-    for (int i = 0; i < F_COUNT; ++i)
-      if ((kept->fields[i] = copy(*from[i])) == NULL) rc = PAM_BUF_ERR;
+    for (int i = 0; i < MID_ID_FIELDS; ++i)
+      if ((kept->who[i] = copy(d.who.field[i])) == NULL) rc = PAM_BUF_ERR;
     kept->host_user = d.host_user;
     if ((kept->sudoers_file = copy(d.sudoers_file)) == NULL || (kept->sudoers = copy(d.sudoers)) == NULL)
       rc = PAM_BUF_ERR;
@@ -340,20 +325,9 @@ done:
  * the daemon did not record it. */
 static int record_session(pam_handle_t* pamh, const struct options* o, const struct login* kept,
                           int open, long long duration) {
-  struct mid_session_event event = {
-      open,
-      mid_str(kept->user),
-      mid_str(kept->fields[F_CORRELATION_ID]),
-      mid_str(kept->fields[F_KEY_ID]),
-      mid_str(kept->fields[F_BOT]),
-      mid_str(kept->fields[F_BOT_INSTANCE]),
-      mid_str(kept->fields[F_ROLES]),
-      mid_str(kept->fields[F_SERIAL]),
-      mid_str(kept->fields[F_CERT_FP]),
-      mid_str(kept->fields[F_CA_FP]),
-      mid_str(kept->source),
-      duration < 0 ? 0 : duration,
-  };
+  struct mid_session_event event = {open, mid_str(kept->user), {{{0}}}, mid_str(kept->source),
+                                    duration < 0 ? 0 : duration};
+  for (int i = 0; i < MID_ID_FIELDS; ++i) event.who.field[i] = mid_str(kept->who[i]);
   struct mid_writer w;
   char err[1024];
   size_t size = 0;
@@ -377,10 +351,10 @@ static int record_session(pam_handle_t* pamh, const struct options* o, const str
   }
   if (rc != 0) {
     char name[1100];
-    who(name, sizeof name, kept->fields[F_BOT], kept->fields[F_KEY_ID]);
+    who(name, sizeof name, kept->who[MID_ID_BOT], kept->who[MID_ID_KEY_ID]);
     say(pamh, LOG_ERR, "%s of %s as '%s' (correlation id %s) not recorded: %s",
         open ? "session.open" : "session.close", name, kept->user,
-        kept->fields[F_CORRELATION_ID], err);
+        kept->who[MID_ID_CORRELATION_ID], err);
   }
   return rc;
 }
@@ -423,11 +397,11 @@ static int open_session(pam_handle_t* pamh, const struct options* o) {
     if (kept == NULL) return PAM_SESSION_ERR;
   }
   int result = PAM_SUCCESS;
-  if (put_variable(pamh, "TELEPORT_USERNAME", kept->fields[F_KEY_ID]) != PAM_SUCCESS ||
+  if (put_variable(pamh, "TELEPORT_USERNAME", kept->who[MID_ID_KEY_ID]) != PAM_SUCCESS ||
       put_variable(pamh, "TELEPORT_LOGIN", kept->user) != PAM_SUCCESS ||
-      put_variable(pamh, "TELEPORT_ROLES", kept->fields[F_ROLES]) != PAM_SUCCESS ||
-      (kept->fields[F_BOT][0] != '\0' &&
-       put_variable(pamh, "MACHINEID_BOT", kept->fields[F_BOT]) != PAM_SUCCESS))
+      put_variable(pamh, "TELEPORT_ROLES", kept->who[MID_ID_ROLES]) != PAM_SUCCESS ||
+      (kept->who[MID_ID_BOT][0] != '\0' &&
+       put_variable(pamh, "MACHINEID_BOT", kept->who[MID_ID_BOT]) != PAM_SUCCESS))
     result = PAM_SESSION_ERR;
   if (kept->host_user) {
     char err[1024];

@@ -17,16 +17,16 @@ AuditRecord denial() {
   AuditRecord r;
   r.event = AuditEvent::login_deny;
   r.login = "root";
-  r.key_id = "bot-ci";
-  r.bot = "ci";
-  r.bot_instance = "5b3c";
-  r.roles = "ci ops";
-  r.serial = "7";
-  r.cert_fp = "SHA256:cert";
-  r.ca_fp = "SHA256:ca";
+  r.who.key_id = "bot-ci";
+  r.who.bot = "ci";
+  r.who.bot_instance = "5b3c";
+  r.who.roles = "ci ops";
+  r.who.serial = "7";
+  r.who.cert_fp = "SHA256:cert";
+  r.who.ca_fp = "SHA256:ca";
   r.source = "192.0.2.1";
   r.reason = "locked";
-  r.correlation_id = "c0ffee";
+  r.who.correlation_id = "c0ffee";
   r.detail = "locked by 'incident'";
   return r;
 }
@@ -67,7 +67,7 @@ TEST(AuditTest, WithoutJournaldEachEventIsOneJsonLineInTheFile) {
 
 TEST(AuditTest, AttackerChosenBytesStillGiveValidJson) {
   AuditRecord r = denial();
-  r.key_id = std::string("bot-\xff\xfe\n\"x", 9);
+  r.who.key_id = std::string("bot-\xff\xfe\n\"x", 9);
   auto j = nlohmann::json::parse(audit_json(r, 1767225600));
   EXPECT_EQ(j["time"], 1767225600);
   EXPECT_NE(j["key_id"].get<std::string>().find("bot-"), std::string::npos);
@@ -88,8 +88,8 @@ TEST(AuditTest, JsonLinesReadBackAsWritten) {
   ASSERT_TRUE(e.ok()) << e.error().message;
   EXPECT_EQ(e->time, 1767225600);
   EXPECT_EQ(e->record.event, AuditEvent::login_deny);
-  EXPECT_EQ(e->record.key_id, "bot-ci");
-  EXPECT_EQ(e->record.correlation_id, "c0ffee");
+  EXPECT_EQ(e->record.who.key_id, "bot-ci");
+  EXPECT_EQ(e->record.who.correlation_id, "c0ffee");
   EXPECT_EQ(e->record.duration, 9);
   EXPECT_FALSE(parse_audit_json("{\"time\": 1, \"event\": \"login.maybe\"}").ok());
   EXPECT_FALSE(parse_audit_json("not json").ok());
@@ -99,7 +99,7 @@ TEST(AuditCliTest, FiltersTheFileByBotAndTime) {
   testing::TempDir dir;
   std::string path = dir.file("audit.jsonl");
   AuditRecord ci = denial(), other = denial();
-  other.bot = "nightly";
+  other.who.bot = "nightly";
   other.event = AuditEvent::login_allow;
   testing::write_file(path, audit_json(ci, 1000) + "\n" + audit_json(other, 2000) + "\ngarbage\n" +
                                 audit_json(ci, 3000) + "\n");
@@ -156,10 +156,10 @@ namespace {
 // terminals, and machineidctl audit prints it escaped.
 TEST(AuditTest, CertificateTextIsEscapedInTheMessageAndByTheCli) {
   AuditRecord r = denial();
-  r.bot.clear();
-  r.key_id = "evil\x1b[2J\nforged line";
+  r.who.bot.clear();
+  r.who.key_id = "evil\x1b[2J\nforged line";
   auto j = nlohmann::json::parse(audit_json(r, 1767225600));
-  EXPECT_EQ(j["key_id"], r.key_id);
+  EXPECT_EQ(j["key_id"], r.who.key_id);
   EXPECT_EQ(j["message"],
             "denied key id 'evil\\033[2J\\012forged line' as 'root' from 192.0.2.1: locked: locked by 'incident'");
   testing::TempDir dir;

@@ -32,16 +32,14 @@ TEST(ProtocolTest, DecideRequestRoundTrips) {
 }
 
 TEST(ProtocolTest, DecideReplyRoundTrips) {
-  DecideReply m{true, "ok", "allowed", "abc123", "bot-ci", "ci", "ci ops", "5b3c", "7", "SHA256:a", "SHA256:b", true};
+  DecideReply m{true, "ok", "allowed", {"abc123", "bot-ci", "ci", "5b3c", "ci ops", "7", "SHA256:a", "SHA256:b"}, true};
   m.sudoers_file = "machineid-bot-ci";
   m.sudoers = "bot-ci ALL=(root) /bin/true\n";
   auto back = decode_decide_reply(encode(m));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_TRUE(back->allowed);
-  EXPECT_EQ(back->correlation_id, "abc123");
-  EXPECT_EQ(back->roles, "ci ops");
-  EXPECT_EQ(back->bot_instance, "5b3c");
-  EXPECT_EQ(back->ca_fp, "SHA256:b");
+  EXPECT_EQ(back->who, m.who);
+  EXPECT_EQ(back->who.roles, "ci ops");
   EXPECT_TRUE(back->host_user);
   EXPECT_EQ(back->sudoers_file, "machineid-bot-ci");
   EXPECT_EQ(back->sudoers, m.sudoers);
@@ -51,13 +49,14 @@ TEST(ProtocolTest, SessionEventRoundTrips) {
   SessionEvent m;
   m.open = false;
   m.login = "root";
-  m.correlation_id = "c1";
+  m.who = {"c1", "bot-ci", "ci", "5b3c", "ci ops", "7", "SHA256:a", "SHA256:b"};
   m.source = "192.0.2.1";
   m.duration = 42;
   auto back = decode_session_event(encode(m));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_FALSE(back->open);
   EXPECT_EQ(back->login, "root");
+  EXPECT_EQ(back->who, m.who);
   EXPECT_EQ(back->source, "192.0.2.1");
   EXPECT_EQ(back->duration, 42);
 }
@@ -84,11 +83,14 @@ TEST(ProtocolTest, StatusAndErrorRoundTrip) {
 }
 
 TEST(ProtocolTest, WrongVersionIsRefused) {
-  ByteVector payload = encode(DecideRequest{});
-  payload[0] = 2;
-  auto kind = peek_kind(payload);
-  ASSERT_FALSE(kind.ok());
-  EXPECT_NE(kind.error().message.find("protocol version 2"), std::string::npos);
+  // A peer of the other version (a PAM module from before an upgrade, say).
+  for (std::uint8_t version : {std::uint8_t(kProtocolVersion - 1), std::uint8_t(kProtocolVersion + 1)}) {
+    ByteVector payload = encode(DecideRequest{});
+    payload[0] = version;
+    auto kind = peek_kind(payload);
+    ASSERT_FALSE(kind.ok());
+    EXPECT_NE(kind.error().message.find("protocol version " + std::to_string(version)), std::string::npos);
+  }
 }
 
 TEST(ProtocolTest, UnknownKindAndAskerAreRefused) {
@@ -162,14 +164,8 @@ TEST(ProtocolCClientTest, SessionEventFromCDecodesInCpp) {
   mid_writer_heap(&w);
   mid_session_event m{0,
                       mid_str("root"),
-                      mid_str("c1"),
-                      mid_str("bot-ci"),
-                      mid_str("ci"),
-                      mid_str("5b3c"),
-                      mid_str("ci ops"),
-                      mid_str("7"),
-                      mid_str("SHA256:a"),
-                      mid_str("SHA256:b"),
+                      {{mid_str("c1"), mid_str("bot-ci"), mid_str("ci"), mid_str("5b3c"), mid_str("ci ops"),
+                        mid_str("7"), mid_str("SHA256:a"), mid_str("SHA256:b")}},
                       mid_str("192.0.2.1"),
                       42};
   ASSERT_EQ(mid_encode_session_event(&w, &m), 0);
@@ -178,14 +174,7 @@ TEST(ProtocolCClientTest, SessionEventFromCDecodesInCpp) {
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_FALSE(back->open);
   EXPECT_EQ(back->login, "root");
-  EXPECT_EQ(back->correlation_id, "c1");
-  EXPECT_EQ(back->key_id, "bot-ci");
-  EXPECT_EQ(back->bot, "ci");
-  EXPECT_EQ(back->bot_instance, "5b3c");
-  EXPECT_EQ(back->roles, "ci ops");
-  EXPECT_EQ(back->serial, "7");
-  EXPECT_EQ(back->cert_fp, "SHA256:a");
-  EXPECT_EQ(back->ca_fp, "SHA256:b");
+  EXPECT_EQ(back->who, (CertIdentity{"c1", "bot-ci", "ci", "5b3c", "ci ops", "7", "SHA256:a", "SHA256:b"}));
   EXPECT_EQ(back->source, "192.0.2.1");
   EXPECT_EQ(back->duration, 42);
 
@@ -213,8 +202,13 @@ TEST(ProtocolCClientTest, UserAndSimpleRequestsFromCDecodeInCpp) {
 }
 
 TEST(ProtocolCClientTest, DecideReplyFromCppDecodesInC) {
-  DecideReply m{true,     "ok",       "allowed", "abc123",       "bot-ci", "ci", "ci ops", "5b3c", "7",
-                "SHA256:a", "SHA256:b", true,      "no-port-forwarding", "machineid-bot-ci",
+  DecideReply m{true,
+                "ok",
+                "allowed",
+                {"abc123", "bot-ci", "ci", "5b3c", "ci ops", "7", "SHA256:a", "SHA256:b"},
+                true,
+                "no-port-forwarding",
+                "machineid-bot-ci",
                 "bot-ci ALL=(ALL) NOPASSWD: ALL\n"};
   ByteVector payload = encode(m);
   mid_decide_reply d;
@@ -222,14 +216,14 @@ TEST(ProtocolCClientTest, DecideReplyFromCppDecodesInC) {
   EXPECT_TRUE(d.allowed);
   EXPECT_EQ(str(d.reason), "ok");
   EXPECT_EQ(str(d.detail), "allowed");
-  EXPECT_EQ(str(d.correlation_id), "abc123");
-  EXPECT_EQ(str(d.key_id), "bot-ci");
-  EXPECT_EQ(str(d.bot), "ci");
-  EXPECT_EQ(str(d.roles), "ci ops");
-  EXPECT_EQ(str(d.bot_instance), "5b3c");
-  EXPECT_EQ(str(d.serial), "7");
-  EXPECT_EQ(str(d.cert_fp), "SHA256:a");
-  EXPECT_EQ(str(d.ca_fp), "SHA256:b");
+  EXPECT_EQ(str(d.who.field[MID_ID_CORRELATION_ID]), "abc123");
+  EXPECT_EQ(str(d.who.field[MID_ID_KEY_ID]), "bot-ci");
+  EXPECT_EQ(str(d.who.field[MID_ID_BOT]), "ci");
+  EXPECT_EQ(str(d.who.field[MID_ID_BOT_INSTANCE]), "5b3c");
+  EXPECT_EQ(str(d.who.field[MID_ID_ROLES]), "ci ops");
+  EXPECT_EQ(str(d.who.field[MID_ID_SERIAL]), "7");
+  EXPECT_EQ(str(d.who.field[MID_ID_CERT_FP]), "SHA256:a");
+  EXPECT_EQ(str(d.who.field[MID_ID_CA_FP]), "SHA256:b");
   EXPECT_TRUE(d.host_user);
   EXPECT_EQ(str(d.key_options), "no-port-forwarding");
   EXPECT_EQ(str(d.sudoers_file), "machineid-bot-ci");
@@ -269,7 +263,7 @@ TEST(ProtocolCClientTest, StatusErrorAndHostUserRepliesFromCppDecodeInC) {
 // every truncation, a trailing byte, another version, a bool that is not
 // 0 or 1, a NUL inside a string.
 TEST(ProtocolCClientTest, CReaderRefusesWhatCppRefuses) {
-  ByteVector good = encode(DecideReply{false, "expired", "", "c", "k", "", "", "", "0", "", ""});
+  ByteVector good = encode(DecideReply{false, "expired", "", {"c", "k", "", "", "", "0", "", ""}});
   mid_decide_reply d;
   ASSERT_EQ(mid_decode_decide_reply(good.data(), good.size(), &d), 0);
   for (std::size_t n = 0; n < good.size(); ++n) {
@@ -284,7 +278,7 @@ TEST(ProtocolCClientTest, CReaderRefusesWhatCppRefuses) {
   bad.push_back(good);
   bad.back()[2] = 2;  // allowed
   bad.push_back(good);
-  bad.back()[good.size() - 5] = 2;  // host_user, before the empty key options
+  bad.back()[good.size() - 13] = 2;  // host_user, before the three empty strings that end the reply
   ByteVector nul = encode(DecideReply{false, std::string("exp\0ired", 8)});
   bad.push_back(nul);
   for (const ByteVector& b : bad) {

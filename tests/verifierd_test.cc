@@ -78,20 +78,20 @@ TEST_F(VerifierdTest, OneDecisionPerConnection) {
   auto first = ask("root", cert, "", Asker::principals);
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_TRUE(first->allowed);
-  EXPECT_EQ(first->roles, "ci");
+  EXPECT_EQ(first->who.roles, "ci");
   auto second = ask("root", cert, "", Asker::principals);
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(second->correlation_id, first->correlation_id);
+  EXPECT_EQ(second->who.correlation_id, first->who.correlation_id);
   auto cli_one = ask("root", cert);
   auto cli_two = ask("root", cert);
   ASSERT_TRUE(cli_one.ok() && cli_two.ok());
-  EXPECT_NE(cli_one->correlation_id, first->correlation_id);
-  EXPECT_NE(cli_two->correlation_id, cli_one->correlation_id);
+  EXPECT_NE(cli_one->who.correlation_id, first->who.correlation_id);
+  EXPECT_NE(cli_two->who.correlation_id, cli_one->who.correlation_id);
   auto denied = ask("daemon", cert, "", Asker::principals);
   ASSERT_TRUE(denied.ok());
   EXPECT_FALSE(denied->allowed);
   EXPECT_EQ(denied->reason, "principal");
-  EXPECT_EQ(denied->correlation_id, first->correlation_id);  // the same connection
+  EXPECT_EQ(denied->who.correlation_id, first->who.correlation_id);  // the same connection
   auto s = status();
   EXPECT_EQ(s["counters"]["requests"], 5);
   EXPECT_EQ(s["counters"]["cache_hits"], 1);

@@ -53,18 +53,12 @@ std::string join(const std::vector<std::string>& items, const char* sep = " ") {
   return out;
 }
 
-// The identity fields a decision's reply and its session's events share.
-template <class Message>
-AuditRecord audit_record(const Message& m) {
+AuditRecord audit_record(AuditEvent event, const std::string& login, const CertIdentity& who, const std::string& source) {
   AuditRecord r;
-  r.key_id = m.key_id;
-  r.bot = m.bot;
-  r.bot_instance = m.bot_instance;
-  r.roles = m.roles;
-  r.serial = m.serial;
-  r.cert_fp = m.cert_fp;
-  r.ca_fp = m.ca_fp;
-  r.correlation_id = m.correlation_id;
+  r.event = event;
+  r.login = login;
+  r.who = who;
+  r.source = source;
   return r;
 }
 
@@ -435,22 +429,21 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
   reply.allowed = d.allowed;
   reply.reason = std::string(reason_code(d.reason));
   reply.detail = d.detail;
-  reply.correlation_id = connection ? connection_id(*connection, now) : correlation_id();
+  CertIdentity& who = reply.who;
+  who.correlation_id = connection ? connection_id(*connection, now) : correlation_id();
   if (d.cert) {
-    reply.key_id = d.cert->key_id;
-    reply.serial = std::to_string(d.cert->serial);
-    reply.cert_fp = d.cert_fingerprint;
-    reply.ca_fp = d.ca_fingerprint;
+    who.key_id = d.cert->key_id;
+    who.serial = std::to_string(d.cert->serial);
+    who.cert_fp = d.cert_fingerprint;
+    who.ca_fp = d.ca_fingerprint;
   }
   if (d.identity) {
-    reply.bot = d.identity->bot.value_or("");
-    reply.roles = join(d.identity->roles);
-    reply.bot_instance = d.identity->bot_instance_id.value_or("");
+    who.bot = d.identity->bot.value_or("");
+    who.roles = join(d.identity->roles);
+    who.bot_instance = d.identity->bot_instance_id.value_or("");
   }
-  AuditRecord record = audit_record(reply);
-  record.event = d.allowed ? AuditEvent::login_allow : AuditEvent::login_deny;
-  record.login = request.login;
-  record.source = request.source;
+  AuditRecord record = audit_record(d.allowed ? AuditEvent::login_allow : AuditEvent::login_deny, request.login,
+                                    who, request.source);
   record.reason = reply.reason;
   record.detail = d.detail;
   reply.host_user = d.allowed && host_user;
@@ -495,10 +488,8 @@ bool Engine::affects_policy(const std::string& dir, std::string_view name) const
 }
 
 void Engine::session_event(const SessionEvent& e, pid_t peer, std::int64_t now) {
-  AuditRecord record = audit_record(e);
-  record.event = e.open ? AuditEvent::session_open : AuditEvent::session_close;
-  record.login = e.login;
-  record.source = e.source;
+  AuditRecord record =
+      audit_record(e.open ? AuditEvent::session_open : AuditEvent::session_close, e.login, e.who, e.source);
   if (!e.open) record.duration = e.duration;
   audit_->write(record);
 
@@ -506,56 +497,38 @@ void Engine::session_event(const SessionEvent& e, pid_t peer, std::int64_t now) 
   if (!process || !process->sshd) return;  // not sshd's: nothing the daemon could end
   if (!e.open) {
     Session* s = sessions_->find_process(process->pid, process->start_time);
-    if (s != nullptr) sessions_->remove(s->id);
+    if (s != nullptr) sessions_->remove(s->who.correlation_id);
     return;
   }
   auto allowed = allowed_logins_.find(process->key());
-  if (allowed == allowed_logins_.end() || allowed->second.reply.correlation_id != e.correlation_id ||
+  if (allowed == allowed_logins_.end() || allowed->second.reply.who != e.who ||
       allowed->second.login != e.login) {
     log(Priority::warning, "session of '" + escape_untrusted(e.login) + "' (correlation id " +
-                               escape_untrusted(e.correlation_id) +
+                               escape_untrusted(e.who.correlation_id) +
                                ") opened with no allowed check in its connection: not tracked");
     return;
   }
   const AllowedLogin& a = allowed->second;
   Session s;
-  s.id = a.reply.correlation_id;
+  s.who = a.reply.who;
   s.pid = process->pid;
   s.start_time = process->start_time;
   s.login = a.login;
   s.uid = a.uid.value_or(-1);
   s.certificate = a.certificate;
-  s.key_id = a.reply.key_id;
-  s.bot = a.reply.bot;
-  s.bot_instance = a.reply.bot_instance;
-  s.roles = a.reply.roles;
-  s.serial = a.reply.serial;
-  s.cert_fp = a.reply.cert_fp;
-  s.ca_fp = a.reply.ca_fp;
   s.source = e.source;
   s.opened_at = now;
   s.ends_at = a.ends_at;
   parse_session_certificate(s);
   allowed_logins_.erase(allowed);
   if (auto added = sessions_->add(s); !added.ok())
-    log(Priority::error, "session " + s.id + ": " + added.error().message);
+    log(Priority::error, "session " + s.who.correlation_id + ": " + added.error().message);
   next_sweep_ms_ = 0;  // its end may be sooner than the next sweep
 }
 
 void Engine::audit_session(const Session& s, AuditEvent event, const std::string& reason, const std::string& detail,
                            std::int64_t now) {
-  AuditRecord r;
-  r.event = event;
-  r.login = s.login;
-  r.key_id = s.key_id;
-  r.bot = s.bot;
-  r.bot_instance = s.bot_instance;
-  r.roles = s.roles;
-  r.serial = s.serial;
-  r.cert_fp = s.cert_fp;
-  r.ca_fp = s.ca_fp;
-  r.source = s.source;
-  r.correlation_id = s.id;
+  AuditRecord r = audit_record(event, s.login, s.who, s.source);
   r.reason = reason;
   r.detail = detail;
   r.duration = now - s.opened_at;
@@ -569,7 +542,7 @@ void Engine::end_session(Session& s, const std::string& reason, const std::strin
   audit_session(s, AuditEvent::session_terminate, reason, detail, now);
   if (!processes) processes = all_processes();
   if (!terminator_.begin(s.pid, s.start_time, *processes))
-    log(Priority::error, "session " + s.id + " of '" + escape_untrusted(s.login) + "' (sshd process " +
+    log(Priority::error, "session " + s.who.correlation_id + " of '" + escape_untrusted(s.login) + "' (sshd process " +
                              std::to_string(s.pid) + "): cannot signal it (the daemon needs CAP_KILL)");
 }
 

@@ -21,18 +21,18 @@ namespace {
 constexpr int kFormatVersion = 1;
 
 ordered_json to_json(const Session& s) {
-  ordered_json j = {{"id", s.id},
+  ordered_json j = {{"id", s.who.correlation_id},
                     {"pid", s.pid},
                     {"start_time", s.start_time},
                     {"login", s.login},
                     {"uid", s.uid},
-                    {"key_id", s.key_id},
-                    {"bot", s.bot},
-                    {"bot_instance", s.bot_instance},
-                    {"roles", s.roles},
-                    {"serial", s.serial},
-                    {"cert_fp", s.cert_fp},
-                    {"ca_fp", s.ca_fp},
+                    {"key_id", s.who.key_id},
+                    {"bot", s.who.bot},
+                    {"bot_instance", s.who.bot_instance},
+                    {"roles", s.who.roles},
+                    {"serial", s.who.serial},
+                    {"cert_fp", s.who.cert_fp},
+                    {"ca_fp", s.who.ca_fp},
                     {"source", s.source},
                     {"opened_at", s.opened_at}};
   j["ends_at"] = s.ends_at ? ordered_json(*s.ends_at) : ordered_json(nullptr);
@@ -94,22 +94,23 @@ Status SessionTable::load() {
   for (const auto& e : *list) {
     try {
       Session s;
-      s.id = e.at("id").get<std::string>();
+      s.who.correlation_id = e.at("id").get<std::string>();
       read_integer(e, "pid", s.pid);
       read_integer(e, "start_time", s.start_time);
       s.login = e.at("login").get<std::string>();
       read_integer(e, "uid", s.uid);
       s.certificate = e.at("certificate").get<std::string>();
-      for (auto [field, name] : {std::pair{&s.key_id, "key_id"}, {&s.bot, "bot"}, {&s.bot_instance, "bot_instance"},
-                                 {&s.roles, "roles"}, {&s.serial, "serial"}, {&s.cert_fp, "cert_fp"},
-                                 {&s.ca_fp, "ca_fp"}, {&s.source, "source"}})
+      for (auto [field, name] : {std::pair{&s.who.key_id, "key_id"}, {&s.who.bot, "bot"},
+                                 {&s.who.bot_instance, "bot_instance"}, {&s.who.roles, "roles"},
+                                 {&s.who.serial, "serial"}, {&s.who.cert_fp, "cert_fp"}, {&s.who.ca_fp, "ca_fp"},
+                                 {&s.source, "source"}})
         *field = e.at(name).get<std::string>();
       read_integer(e, "opened_at", s.opened_at);
       read_optional(e, "ends_at", s.ends_at);
       read_optional(e, "ending_since", s.ending_since);
-      if (s.id.empty() || s.pid <= 0) return bad("a session without an id or a process");
+      if (s.who.correlation_id.empty() || s.pid <= 0) return bad("a session without an id or a process");
       parse_session_certificate(s);
-      std::string id = s.id;
+      std::string id = s.who.correlation_id;
       loaded[id] = std::move(s);
     } catch (const std::exception& x) {  // nlohmann's, and read_integer's out_of_range
       return bad(std::string("a malformed session: ") + x.what());
@@ -133,9 +134,9 @@ Status SessionTable::save() const {
 }
 
 Status SessionTable::add(Session session) {
-  if (sessions_.size() >= kMaxSessions && !sessions_.count(session.id))
+  std::string id = session.who.correlation_id;
+  if (sessions_.size() >= kMaxSessions && !sessions_.count(id))
     return make_error(Errc::limit, "the session table is full (" + std::to_string(kMaxSessions) + " sessions)");
-  std::string id = session.id;
   sessions_[id] = std::move(session);
   return save();
 }

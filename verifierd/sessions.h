@@ -15,6 +15,7 @@
 
 #include "machineid/cert.h"
 #include "machineid/identity.h"
+#include "machineid/protocol.h"
 #include "machineid/result.h"
 
 namespace verifierd {
@@ -25,13 +26,13 @@ inline constexpr std::size_t kMaxSessions = 65536;
 inline constexpr std::size_t kMaxSessionsFileBytes = 64 * 1024 * 1024;
 
 struct Session {
-  std::string id;                // the connection's correlation id
+  machineid::CertIdentity who;   // who.correlation_id names the session
   pid_t pid = 0;                 // sshd's process for the connection, where PAM ran
   std::uint64_t start_time = 0;  // its start time: a reused pid is never taken for it
   std::string login;
   std::int64_t uid = -1;  // -1: the login did not resolve
   std::string certificate;  // base64, re-checked against each new policy
-  std::string key_id, bot, bot_instance, roles, serial, cert_fp, ca_fp, source;
+  std::string source;
   std::int64_t opened_at = 0;            // unix seconds
   std::optional<std::int64_t> ends_at;   // disconnect_expired_cert, capped by max_session_ttl
   std::optional<std::int64_t> ending_since;  // the daemon is ending it (SIGHUP sent)

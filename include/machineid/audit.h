@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "machineid/protocol.h"
 #include "machineid/result.h"
 
 namespace machineid {
@@ -21,9 +22,10 @@ const char* audit_event_name(AuditEvent event);
 
 struct AuditRecord {
   AuditEvent event = AuditEvent::login_deny;
-  std::string login, key_id, bot, bot_instance, roles, serial, cert_fp, ca_fp, source, reason;
-  std::string correlation_id;  // ties a login decision to its session
-  std::string detail;          // human text, becomes MESSAGE
+  std::string login;
+  CertIdentity who;  // its correlation_id ties a login decision to its session
+  std::string source, reason;
+  std::string detail;                    // human text, becomes MESSAGE
   std::optional<std::int64_t> duration;  // session.close and session.terminate, seconds
 };
 

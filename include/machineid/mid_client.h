@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define MID_PROTOCOL_VERSION 1u
+#define MID_PROTOCOL_VERSION 2u
 #define MID_MAX_FRAME_BYTES (256u * 1024u)
 #define MID_DEFAULT_SOCKET "/run/machineid/verifierd.sock"
 
@@ -109,10 +109,27 @@ struct mid_decide_request {
   struct mid_string login, key_type, certificate, source; /* source: "" unknown */
 };
 
+/* Who a certificate login is: protocol.h's CertIdentity, one record in the
+ * decide reply and the session event, its fields in their wire order. */
+enum mid_identity_field {
+  MID_ID_CORRELATION_ID,
+  MID_ID_KEY_ID,
+  MID_ID_BOT,
+  MID_ID_BOT_INSTANCE,
+  MID_ID_ROLES, /* space-separated */
+  MID_ID_SERIAL, /* decimal */
+  MID_ID_CERT_FP,
+  MID_ID_CA_FP,
+  MID_ID_FIELDS
+};
+struct mid_identity {
+  struct mid_string field[MID_ID_FIELDS];
+};
+
 struct mid_decide_reply {
   int allowed;
-  struct mid_string reason, detail, correlation_id, key_id, bot, roles, bot_instance, serial,
-      cert_fp, ca_fp;
+  struct mid_string reason, detail;
+  struct mid_identity who;
   int host_user;
   struct mid_string key_options;
   /* A host user's sudoers file: its name in the sudoers directory and its
@@ -123,8 +140,9 @@ struct mid_decide_reply {
 /* A PAM session opening (open = 1) or closing, for the audit trail. */
 struct mid_session_event {
   int open;
-  struct mid_string login, correlation_id, key_id, bot, bot_instance, roles, serial, cert_fp,
-      ca_fp, source;
+  struct mid_string login;
+  struct mid_identity who;
+  struct mid_string source;
   int64_t duration; /* seconds, for a close; never negative */
 };
 

@@ -19,7 +19,8 @@
 
 namespace machineid {
 
-inline constexpr std::uint8_t kProtocolVersion = 1;
+// 2: one CertIdentity record in the decide reply and the session event.
+inline constexpr std::uint8_t kProtocolVersion = 2;
 inline constexpr std::size_t kMaxFrameBytes = 256 * 1024;
 
 enum class MessageKind : std::uint8_t {
@@ -46,18 +47,25 @@ struct DecideRequest {
   std::string source;       // client IP, empty when unknown
 };
 
+// Who a certificate login is. The decision's reply, the session's events,
+// the session table and every audit record carry this one record, written
+// by one encoder and read by one decoder (here, and in the C client). Roles
+// and serial keep the forms every consumer uses: TELEPORT_ROLES and
+// MACHINEID_ROLES are space-separated, MACHINEID_SERIAL is decimal.
+struct CertIdentity {
+  std::string correlation_id;  // one per sshd connection (SPEC §7)
+  std::string key_id, bot, bot_instance;
+  std::string roles;   // space-separated
+  std::string serial;  // decimal; "" when the certificate did not parse
+  std::string cert_fp, ca_fp;
+  bool operator==(const CertIdentity&) const = default;
+};
+
 struct DecideReply {
   bool allowed = false;
   std::string reason;  // SPEC §4 reason code, "ok" when allowed
   std::string detail;
-  std::string correlation_id;  // the same for repeats of one login attempt
-  std::string key_id;
-  std::string bot;
-  std::string roles;  // space-separated
-  std::string bot_instance;
-  std::string serial;
-  std::string cert_fp;
-  std::string ca_fp;
+  CertIdentity who;
   bool host_user = false;  // the login is (or becomes) a host user made for this grant
   // authorized_keys options for sshd when allowed ("" for none); the
   // principals helper prints them before the login.
@@ -69,11 +77,13 @@ struct DecideReply {
   std::string sudoers_file, sudoers;
 };
 
-// A PAM session opening or closing, for the audit trail (SPEC §7). The
-// fields repeat what the account check's DecideReply said.
+// A PAM session opening or closing, for the audit trail (SPEC §7), with
+// the identity the login's DecideReply gave.
 struct SessionEvent {
   bool open = true;
-  std::string login, correlation_id, key_id, bot, bot_instance, roles, serial, cert_fp, ca_fp, source;
+  std::string login;
+  CertIdentity who;
+  std::string source;
   std::int64_t duration = 0;  // seconds, for a close
 };
 
