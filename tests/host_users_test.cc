@@ -370,11 +370,14 @@ TEST_F(HostUsersTest, RepeatedLoginWithinAMinuteDoesNotRewriteTheDatabase) {
     return st.st_ino;
   };
   auto first = inode();
+  std::string bytes = machineid::testing::read_file(db());
   grant(h, "bot-ci", {}, std::nullopt, kNow + kLastLoginResolution - 1);
   EXPECT_EQ(inode(), first);
   EXPECT_EQ(std::filesystem::last_write_time(db()), before);
+  EXPECT_EQ(machineid::testing::read_file(db()), bytes);
   grant(h, "bot-ci", {}, std::nullopt, kNow + kLastLoginResolution);
-  EXPECT_NE(inode(), first);
+  EXPECT_EQ(inode(), first) << "a change is written in place, not as a new file";
+  EXPECT_NE(machineid::testing::read_file(db()), bytes);
   EXPECT_EQ(on_disk("bot-ci")->last_login, kNow + kLastLoginResolution);
 }
 
@@ -397,8 +400,10 @@ TEST_F(HostUsersTest, FullDiskNeverDeniesAnExistingHostUserButDeniesANewOne) {
     std::string state = dir.file("state");
     if (mount("tmpfs", state.c_str(), "tmpfs", 0, "size=8k") != 0) fail(12);
     {
+      // Padded to whole pages, so that no record fits in the slack of the
+      // file's last one: every write that grows it fails.
       std::ofstream out(db(), std::ios::binary);
-      out << bytes;
+      out << bytes << std::string((4096 - bytes.size() % 4096) % 4096, '\0');
     }
     {
       std::ofstream filler(state + "/filler", std::ios::binary);
