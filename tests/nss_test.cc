@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -573,6 +574,42 @@ TEST_F(NssTest, SixteenThreadsLookUpWhileTheDaemonReplacesTheFile) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures, 0) << "of " << lookups << " lookups";
   EXPECT_GT(lookups, 1000);
+}
+
+// The first lookup in a process reads the header, the slots of its probe
+// and one record: a few KiB of a users.db of 100 000 users (about 16 MiB),
+// never the whole file.
+TEST_F(NssTest, FirstLookupReadsOnlyItsSlotsAndRecordAmongHundredThousandUsers) {
+  UserDb db;
+  for (std::uint32_t i = 0; i < 100000; ++i) db.users.push_back(user("u" + std::to_string(i), 100000 + i));
+  write(db);
+  ASSERT_GT(std::filesystem::file_size(db_path), 8u << 20);
+  auto read_so_far = [] {
+    std::ifstream io("/proc/self/io");
+    std::string key;
+    long long value = 0;
+    while (io >> key >> value)
+      if (key == "rchar:") return value;
+    return -1LL;
+  };
+  for (std::uint32_t i : {0u, 4242u, 99999u}) {
+    passwd p{};
+    int e = 0;
+    long long before = read_so_far();
+    std::string name = "u" + std::to_string(i);
+    ASSERT_EQ(pwnam(name.c_str(), p, e), NSS_STATUS_SUCCESS);
+    EXPECT_EQ(p.pw_uid, 100000 + i);
+    char buf[1024];
+    ASSERT_EQ(module().getpwuid_r(100000 + i, &p, buf, sizeof buf, &e), NSS_STATUS_SUCCESS);
+    EXPECT_EQ(name, p.pw_name);
+    long long read = read_so_far() - before;
+    EXPECT_LE(read, 16 * 1024) << "bytes read for two lookups";
+  }
+  passwd p{};
+  int e = 0;
+  long long before = read_so_far();
+  EXPECT_EQ(pwnam("u100000", p, e), NSS_STATUS_NOTFOUND);
+  EXPECT_LE(read_so_far() - before, 16 * 1024);
 }
 
 // ---- the question to the daemon ------------------------------------------
