@@ -67,10 +67,29 @@
  * replaced) starts again before it gives up with UNAVAIL. */
 #define MID_READ_TRIES 4
 
-struct db {
+/* An open users.db and its checked header, shared by lookups while the
+ * file at the path is the same (device, inode, size and mtime: the daemon's
+ * in-place changes and replacements both move one), so a lookup costs a
+ * stat and two preads. References: the cache's and one per lookup or
+ * enumeration using it; the last one closes it. */
+struct open_file {
   int fd;
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime;
+  unsigned refs;
   struct mid_userdb_header3 h;
 };
+
+struct db {
+  int fd; /* -1: none */
+  struct mid_userdb_header3 h;
+  struct open_file* file;
+};
+
+static pthread_mutex_t file_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct open_file* cached;
 
 /* A record's bytes: MID_USERDB_MAX_RECORD, 8-byte aligned. */
 struct record_buf {
@@ -85,28 +104,78 @@ static const char* db_path(void) {
 /* errno for a mid_userdb_error: the I/O error, or EIO for a bad file. */
 static int error_errno(int rc) { return rc == MID_USERDB_E_SIZE && errno != 0 ? errno : EIO; }
 
+/* file_lock held. */
+static void unref(struct open_file* f) {
+  if (f != NULL && --f->refs == 0) {
+    close(f->fd);
+    free(f);
+  }
+}
+
+static int same(const struct open_file* f, const struct stat* st) {
+  return f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
+         f->mtime.tv_sec == st->st_mtim.tv_sec && f->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
 /* Opens the database and checks its header: 1, 0 when there is none, -1
  * with *e. */
 static int db_open(struct db* d, int* e) {
-  d->fd = open(db_path(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (d->fd < 0) {
+  struct stat st;
+  d->fd = -1;
+  d->file = NULL;
+  if (stat(db_path(), &st) != 0) {
     if (errno == ENOENT) return 0;
     *e = errno;
     return -1;
   }
-  errno = 0;
-  int rc = mid_userdb_read_header(d->fd, &d->h);
-  if (rc != MID_USERDB_OK) {
-    *e = error_errno(rc);
-    close(d->fd);
-    d->fd = -1;
-    return -1;
+  pthread_mutex_lock(&file_lock);
+  struct open_file* f = cached;
+  if (f == NULL || !same(f, &st)) {
+    f = NULL;
+    int fd = open(db_path(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat opened;
+    if (fd < 0 || fstat(fd, &opened) != 0) {
+      int err = errno;
+      if (fd >= 0) close(fd);
+      pthread_mutex_unlock(&file_lock);
+      if (err == ENOENT) return 0;
+      *e = err;
+      return -1;
+    }
+    struct mid_userdb_header3 h;
+    errno = 0;
+    int rc = mid_userdb_read_header(fd, &h);
+    if (rc != MID_USERDB_OK || (f = malloc(sizeof *f)) == NULL) {
+      *e = rc != MID_USERDB_OK ? error_errno(rc) : ENOMEM;
+      close(fd);
+      pthread_mutex_unlock(&file_lock);
+      return -1;
+    }
+    f->fd = fd;
+    f->dev = opened.st_dev;
+    f->ino = opened.st_ino;
+    f->size = opened.st_size;
+    f->mtime = opened.st_mtim;
+    f->refs = 1;
+    f->h = h;
+    unref(cached);
+    cached = f;
   }
+  f->refs++;
+  pthread_mutex_unlock(&file_lock);
+  d->file = f;
+  d->fd = f->fd;
+  d->h = f->h;
   return 1;
 }
 
 static void db_close(struct db* d) {
-  if (d->fd >= 0) close(d->fd);
+  if (d->file != NULL) {
+    pthread_mutex_lock(&file_lock);
+    unref(d->file);
+    pthread_mutex_unlock(&file_lock);
+  }
+  d->file = NULL;
   d->fd = -1;
 }
 
@@ -420,14 +489,20 @@ struct cursor {
   uint32_t next;
 };
 
-static pthread_mutex_t ent_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t ent_lock = PTHREAD_MUTEX_INITIALIZER; /* taken before file_lock */
 static struct cursor pwent = {.db = {.fd = -1}}, grent = {.db = {.fd = -1}};
 
-/* A fork while another thread holds the lock would leave the child's copy
- * locked for good: take it across fork, as glibc does with its own. */
-static void fork_prepare(void) { pthread_mutex_lock(&ent_lock); }
+/* A fork while another thread holds a lock would leave the child's copy
+ * locked for good: take both across fork, as glibc does with its own. */
+static void fork_prepare(void) {
+  pthread_mutex_lock(&ent_lock);
+  pthread_mutex_lock(&file_lock);
+}
 
-static void fork_done(void) { pthread_mutex_unlock(&ent_lock); }
+static void fork_done(void) {
+  pthread_mutex_unlock(&file_lock);
+  pthread_mutex_unlock(&ent_lock);
+}
 
 __attribute__((constructor)) static void register_fork_handlers(void) {
   pthread_atfork(fork_prepare, fork_done, fork_done);
@@ -443,6 +518,7 @@ static void cursor_close(struct cursor* c) {
 static enum nss_status cursor_open(struct cursor* c, int* e) {
   if (c->open) return NSS_STATUS_SUCCESS;
   c->db.fd = -1;
+  c->db.file = NULL;
   if (!bypassed()) {
     int rc;
     for (int attempt = 1; (rc = db_open(&c->db, e)) < 0 && *e == EIO && attempt < MID_READ_TRIES;
