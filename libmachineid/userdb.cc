@@ -121,12 +121,12 @@ Status parse_v3(std::string_view bytes, Parsed& p, bool want_db) {
   if (h.heap > bytes.size()) return layout_error(MID_USERDB_E_SIZE);
   p.name_state.assign(h.nslots, 0);
   p.id_state.assign(h.nslots, 0);
-  std::vector<std::uint64_t> buffer(MID_USERDB_MAX_RECORD / 8);
+  // Checked where it lies: the record checks read through memcpy and byte
+  // pointers only, so no aligned copy is needed.
   auto record = [&](std::uint64_t offset, mid_userdb_entry& e) -> int {
     if (offset >= bytes.size()) return MID_USERDB_E_SIZE;
     std::size_t avail = std::min<std::size_t>(MID_USERDB_MAX_RECORD, bytes.size() - offset);
-    std::memcpy(buffer.data(), bytes.data() + offset, avail);
-    return mid_userdb_record_check(buffer.data(), avail, &e);
+    return mid_userdb_record_check(bytes.data() + offset, avail, &e);
   };
   auto slot = [&](std::uint32_t table, std::uint32_t i, mid_userdb_slot& s) {
     std::memcpy(&s, bytes.data() + (table == MID_USERDB_TABLE_NAMES ? h.names : h.ids) + 16 * std::uint64_t{i},

@@ -559,8 +559,9 @@ static inline const char* mid_userdb_take_string(const unsigned char** at,
   return s;
 }
 
-/* Checks the record at the start of `data` (`avail` bytes readable, 8-byte
- * aligned) and fills `e` with pointers into it. MID_USERDB_OK or an error. */
+/* Checks the record at the start of `data` (`avail` bytes readable, at any
+ * alignment: it reads through memcpy) and fills `e` with pointers into it.
+ * MID_USERDB_OK or an error. */
 static inline int mid_userdb_record_check(const void* data, size_t avail,
                                           struct mid_userdb_entry* e) {
   const unsigned char* base = (const unsigned char*)data;
