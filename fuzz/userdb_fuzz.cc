@@ -54,5 +54,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::memcpy(reinterpret_cast<unsigned char*>(aligned.data()) + 8, &sum, sizeof sum);
     if (mid_userdb_open(&db, aligned.data(), size) == MID_USERDB_OK) look_up_everything(db);
   }
+
+  // Version 3: the input as one record (its checksum fixed up), and as a
+  // whole file with a sealed header, so the record and slot checks behind
+  // the checksums are reached too.
+  if (size >= sizeof(mid_userdb_record)) {
+    auto* bytes = reinterpret_cast<unsigned char*>(aligned.data());
+    std::uint32_t length;
+    std::memcpy(&length, bytes + 8, sizeof length);
+    if (length >= 8 && length <= size) {
+      std::uint64_t sum = mid_userdb_checksum(bytes + 8, length - 8);
+      std::memcpy(bytes, &sum, sizeof sum);
+    }
+    mid_userdb_entry e;
+    if (mid_userdb_record_check(bytes, size, &e) == MID_USERDB_OK)
+      for (std::uint32_t i = 0; e.kind == MID_USERDB_REC_USER && i < e.count; ++i)
+        (void)mid_userdb_gid(&e, i);
+  }
+  if (size >= sizeof(mid_userdb_header3)) {
+    std::string file(reinterpret_cast<const char*>(data), size);
+    mid_userdb_header3 h;
+    std::memcpy(&h, file.data(), sizeof h);
+    std::memcpy(h.magic, MID_USERDB_MAGIC, sizeof h.magic);
+    h.version = MID_USERDB_VERSION;
+    h.byte_order = MID_USERDB_BYTE_ORDER;
+    mid_userdb_seal_header(&h);
+    std::memcpy(file.data(), &h, sizeof h);
+    (void)machineid::parse_userdb(file);
+  }
   return 0;
 }

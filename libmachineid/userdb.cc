@@ -5,51 +5,18 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <map>
 #include <numeric>
+#include <unordered_map>
 
 #include "machineid/io.h"
 #include "machineid/userdb_format.h"
 
 namespace machineid {
 namespace {
-
-// Appends fixed-layout records and strings to a zero-filled buffer.
-class Builder {
- public:
-  Builder() : bytes_(sizeof(mid_userdb_header), '\0') {}
-
-  // Starts an 8-byte aligned section and returns its offset.
-  std::uint32_t begin_section() {
-    bytes_.resize((bytes_.size() + 7) / 8 * 8, '\0');
-    return static_cast<std::uint32_t>(bytes_.size());
-  }
-  template <class T>
-  void put(const T& record) {
-    bytes_.append(reinterpret_cast<const char*>(&record), sizeof record);
-  }
-  std::string& bytes() { return bytes_; }
-
- private:
-  std::string bytes_;
-};
-
-// Deduplicated NUL-terminated strings; offset 0 is "".
-class Strings {
- public:
-  Strings() : pool_(1, '\0') {}
-  std::uint32_t add(const std::string& s) {
-    if (s.empty()) return 0;
-    auto [it, added] = offsets_.try_emplace(s, static_cast<std::uint32_t>(pool_.size()));
-    if (added) pool_.append(s).push_back('\0');
-    return it->second;
-  }
-  const std::string& pool() const { return pool_; }
-
- private:
-  std::string pool_;
-  std::map<std::string, std::uint32_t> offsets_;
-};
 
 Error layout_error(int code) { return make_error(Errc::malformed, mid_userdb_strerror(code)); }
 
@@ -60,124 +27,278 @@ bool valid_host_login(std::string_view login) {
          mid_userdb_valid_login(std::string(login).c_str());
 }
 
+namespace {
+
+// One version 3 record.
+std::string encode_record(std::uint32_t kind, std::uint32_t id, std::uint32_t count,
+                          std::int64_t since, std::int64_t first, std::int64_t last,
+                          const std::vector<std::uint32_t>& gids,
+                          std::initializer_list<std::string_view> strings) {
+  mid_userdb_record r{};
+  r.kind = kind;
+  r.id = id;
+  r.count = count;
+  r.since = since;
+  r.first_login = first;
+  r.last_login = last;
+  std::string out(sizeof r, '\0');
+  for (auto g : gids) out.append(reinterpret_cast<const char*>(&g), sizeof g);
+  for (auto str : strings) out.append(str).push_back('\0');
+  out.resize((out.size() + 7) / 8 * 8, '\0');
+  r.length = static_cast<std::uint32_t>(out.size());
+  std::memcpy(out.data(), &r, sizeof r);
+  r.checksum = mid_userdb_checksum(out.data() + 8, out.size() - 8);
+  std::memcpy(out.data(), &r, sizeof r);
+  return out;
+}
+
+std::string user_record(const HostUser& u, std::int64_t since) {
+  return encode_record(MID_USERDB_REC_USER, u.uid, static_cast<std::uint32_t>(u.gids.size()), since,
+                       u.first_login, u.last_login, u.gids, {u.login, u.gecos, u.home, u.shell, u.bot});
+}
+
+std::string group_record(const HostGroup& g, std::int64_t since) {
+  return encode_record(MID_USERDB_REC_GROUP, g.gid, 0, since, 0, 0, {}, {g.name});
+}
+
+std::string retired_record(const RetiredUser& r, std::int64_t since) {
+  return encode_record(MID_USERDB_REC_RETIRED, r.uid, 0, since, r.retired_at, 0, {}, {r.login});
+}
+
+std::string taken_record(const TakenId& t) {
+  return encode_record(MID_USERDB_REC_TAKEN, t.id, static_cast<std::uint32_t>(t.kind), t.since, 0, 0,
+                       {}, {});
+}
+
+// Slots per table for `n` entries: at most half used after a rebuild.
+std::uint32_t slots_for(std::size_t n) {
+  std::uint64_t slots = MID_USERDB_MIN_SLOTS;
+  while (slots < 2 * n + 2) slots *= 2;
+  return static_cast<std::uint32_t>(slots);
+}
+
+std::uint32_t probe_empty(const std::vector<std::uint8_t>& state, std::uint64_t hash) {
+  std::uint32_t mask = static_cast<std::uint32_t>(state.size()) - 1;
+  for (std::uint32_t i = 0;; ++i) {
+    std::uint32_t at = static_cast<std::uint32_t>(hash + i) & mask;
+    if (state[at] != 1) return at;
+  }
+}
+
+// A record kind's taken kind.
+std::uint32_t taken_kind_of(const mid_userdb_entry& e) {
+  switch (e.kind) {
+    case MID_USERDB_REC_USER:
+    case MID_USERDB_REC_RETIRED:
+      return MID_USERDB_TAKEN_USER;
+    case MID_USERDB_REC_GROUP:
+      return MID_USERDB_TAKEN_GROUP;
+    default:
+      return e.count;
+  }
+}
+
+// A version 3 file, checked whole: every id slot's record and every name
+// slot's. `repair`: the name table is behind the id table (a crash between
+// an update's two slot writes), which a rebuild mends.
+struct Parsed {
+  mid_userdb_header3 header{};
+  std::unordered_map<std::string, UserStore::Entry> by_name;
+  std::unordered_map<std::uint32_t, UserStore::Entry> by_id;
+  std::vector<std::uint8_t> name_state, id_state;
+  std::uint32_t names_used = 0, ids_used = 0;
+  std::uint64_t live_bytes = 0;
+  bool repair = false;
+  UserDb db;
+};
+
+Status parse_v3(std::string_view bytes, Parsed& p, bool want_db) {
+  if (bytes.size() < sizeof p.header || bytes.size() > MID_USERDB_MAX_FILE_BYTES)
+    return layout_error(MID_USERDB_E_SIZE);
+  std::memcpy(&p.header, bytes.data(), sizeof p.header);
+  const mid_userdb_header3& h = p.header;
+  if (int rc = mid_userdb_header3_check(&h); rc != MID_USERDB_OK) return layout_error(rc);
+  if (h.heap > bytes.size()) return layout_error(MID_USERDB_E_SIZE);
+  p.name_state.assign(h.nslots, 0);
+  p.id_state.assign(h.nslots, 0);
+  // Checked where it lies: the record checks read through memcpy and byte
+  // pointers only, so no aligned copy is needed.
+  auto record = [&](std::uint64_t offset, mid_userdb_entry& e) -> int {
+    if (offset >= bytes.size()) return MID_USERDB_E_SIZE;
+    std::size_t avail = std::min<std::size_t>(MID_USERDB_MAX_RECORD, bytes.size() - offset);
+    return mid_userdb_record_check(bytes.data() + offset, avail, &e);
+  };
+  auto slot = [&](std::uint32_t table, std::uint32_t i, mid_userdb_slot& s) {
+    std::memcpy(&s, bytes.data() + (table == MID_USERDB_TABLE_NAMES ? h.names : h.ids) + 16 * std::uint64_t{i},
+                sizeof s);
+    return mid_userdb_slot_state(&h, table, i, &s);
+  };
+  std::unordered_map<std::string, std::uint64_t> names_in_ids;
+  for (std::uint32_t i = 0; i < h.nslots; ++i) {
+    mid_userdb_slot s;
+    int st = slot(MID_USERDB_TABLE_IDS, i, s);
+    if (st < 0) return layout_error(st);
+    if (st == 2) return layout_error(MID_USERDB_E_LAYOUT);
+    if (st == 0) continue;
+    mid_userdb_entry e;
+    if (int rc = record(s.offset, e); rc != MID_USERDB_OK) return layout_error(rc);
+    if (e.id != s.key) return layout_error(MID_USERDB_E_LAYOUT);
+    UserStore::Entry entry{s.offset, e.length, e.kind, e.id, i, taken_kind_of(e), e.since};
+    if (!p.by_id.emplace(e.id, entry).second) return layout_error(MID_USERDB_E_LAYOUT);
+    p.id_state[i] = 1;
+    ++p.ids_used;
+    p.live_bytes += e.length;
+    if (e.kind == MID_USERDB_REC_USER || e.kind == MID_USERDB_REC_GROUP)
+      if (!names_in_ids.emplace(e.name, s.offset).second) return layout_error(MID_USERDB_E_LAYOUT);
+    if (want_db) {
+      switch (e.kind) {
+        case MID_USERDB_REC_USER: {
+          HostUser u;
+          u.login = e.name;
+          u.uid = e.id;
+          for (std::uint32_t g = 0; g < e.count; ++g) u.gids.push_back(mid_userdb_gid(&e, g));
+          u.gecos = e.gecos;
+          u.home = e.home;
+          u.shell = e.shell;
+          u.bot = e.bot;
+          u.first_login = e.first_login;
+          u.last_login = e.last_login;
+          p.db.users.push_back(std::move(u));
+          break;
+        }
+        case MID_USERDB_REC_GROUP:
+          p.db.groups.push_back(HostGroup{e.name, e.id});
+          break;
+        case MID_USERDB_REC_RETIRED:
+          p.db.retired.push_back(RetiredUser{e.name, e.id, e.first_login});
+          break;
+      }
+      p.db.taken.push_back(TakenId{e.id, static_cast<TakenId::Kind>(taken_kind_of(e)), e.since});
+    }
+  }
+  std::size_t matched = 0;
+  for (std::uint32_t i = 0; i < h.nslots; ++i) {
+    mid_userdb_slot s;
+    int st = slot(MID_USERDB_TABLE_NAMES, i, s);
+    if (st < 0) return layout_error(st);
+    if (st == 0) continue;
+    ++p.names_used;
+    if (st == 2) {
+      p.name_state[i] = 2;
+      continue;
+    }
+    p.name_state[i] = 1;
+    mid_userdb_entry e;
+    if (int rc = record(s.offset, e); rc != MID_USERDB_OK) return layout_error(rc);
+    if ((e.kind != MID_USERDB_REC_USER && e.kind != MID_USERDB_REC_GROUP) ||
+        static_cast<std::uint32_t>(mid_userdb_name_hash(e.name) >> 32) != s.key)
+      return layout_error(MID_USERDB_E_LAYOUT);
+    auto it = names_in_ids.find(e.name);
+    if (it == names_in_ids.end() || it->second != s.offset) {
+      p.repair = true;  // stale: the id table has moved on
+      continue;
+    }
+    auto id = p.by_id.at(e.id);
+    id.slot = i;
+    if (!p.by_name.emplace(e.name, id).second) return layout_error(MID_USERDB_E_LAYOUT);
+    ++matched;
+  }
+  if (matched != names_in_ids.size()) p.repair = true;
+  return {};
+}
+
+}  // namespace
+
 Result<std::string> serialize_userdb(const UserDb& db) {
   for (const auto& u : db.users)
     if (!valid_host_login(u.login))
       return make_error(Errc::malformed, "not a valid host login: '" + u.login + "'");
+  for (const auto& g : db.groups)
+    if (!valid_host_login(g.name))
+      return make_error(Errc::malformed, "not a valid group name: '" + g.name + "'");
+  for (const auto& r : db.retired)
+    if (!valid_host_login(r.login))
+      return make_error(Errc::malformed, "not a valid retired login: '" + r.login + "'");
 
-  std::vector<std::uint32_t> users(db.users.size()), groups(db.groups.size());
-  std::iota(users.begin(), users.end(), 0);
-  std::iota(groups.begin(), groups.end(), 0);
-  std::sort(users.begin(), users.end(),
-            [&](auto a, auto b) { return db.users[a].login < db.users[b].login; });
-  std::sort(groups.begin(), groups.end(),
-            [&](auto a, auto b) { return db.groups[a].name < db.groups[b].name; });
-  std::vector<std::uint32_t> position(db.users.size());  // index in db.users -> index in the file
-  for (std::uint32_t i = 0; i < users.size(); ++i) position[users[i]] = i;
+  std::unordered_map<std::uint32_t, const TakenId*> taken;
+  for (const auto& t : db.taken) taken[t.id] = &t;
+  auto since = [&](std::uint32_t id, std::int64_t otherwise) {
+    auto it = taken.find(id);
+    return it != taken.end() ? it->second->since : otherwise;
+  };
 
-  Strings strings;
-  std::vector<std::uint32_t> ids;
-  mid_userdb_header h{};
+  // Records, each with its id, its name (users and groups) and its bytes.
+  struct Item {
+    std::uint32_t id;
+    std::string_view name;
+    std::string bytes;
+  };
+  std::vector<Item> items;
+  items.reserve(db.users.size() + db.groups.size() + db.retired.size() + db.taken.size());
+  std::unordered_map<std::uint32_t, bool> ids;
+  std::unordered_map<std::string_view, bool> names;
+  auto add = [&](std::uint32_t id, std::string_view name, std::string bytes) -> Status {
+    if (bytes.size() > MID_USERDB_MAX_RECORD)
+      return make_error(Errc::limit, "a users.db record would take " + std::to_string(bytes.size()) +
+                                         " bytes, over " + std::to_string(MID_USERDB_MAX_RECORD));
+    if (!ids.emplace(id, true).second)
+      return make_error(Errc::malformed, "id " + std::to_string(id) + " is given twice");
+    if (!name.empty() && !names.emplace(name, true).second)
+      return make_error(Errc::malformed, "name '" + std::string(name) + "' is given twice");
+    items.push_back(Item{id, name, std::move(bytes)});
+    return {};
+  };
+  for (const auto& u : db.users) MID_CHECK(add(u.uid, u.login, user_record(u, since(u.uid, u.first_login))));
+  for (const auto& g : db.groups) MID_CHECK(add(g.gid, g.name, group_record(g, since(g.gid, 0))));
+  for (const auto& r : db.retired) MID_CHECK(add(r.uid, {}, retired_record(r, since(r.uid, r.retired_at))));
+  for (const auto& t : db.taken)
+    if (!ids.count(t.id)) MID_CHECK(add(t.id, {}, taken_record(t)));
+
+  std::size_t nnames = 0;
+  for (const auto& it : items) nnames += !it.name.empty();
+  std::uint32_t nslots = slots_for(std::max(items.size(), nnames));
+  if (nslots > MID_USERDB_MAX_SLOTS) return make_error(Errc::limit, "users.db: too many entries");
+  mid_userdb_header3 h{};
   std::memcpy(h.magic, MID_USERDB_MAGIC, sizeof h.magic);
   h.version = MID_USERDB_VERSION;
   h.byte_order = MID_USERDB_BYTE_ORDER;
+  h.nslots = nslots;
+  h.names = sizeof h;
+  h.ids = h.names + std::uint64_t{nslots} * 16;
+  h.heap = h.ids + std::uint64_t{nslots} * 16;
+  mid_userdb_seal_header(&h);
 
-  Builder b;
-  h.users = {b.begin_section(), static_cast<std::uint32_t>(users.size())};
-  for (auto i : users) {
-    const HostUser& u = db.users[i];
-    mid_userdb_user r{};
-    r.uid = u.uid;
-    r.flags = 0;
-    r.name = strings.add(u.login);
-    r.gecos = strings.add(u.gecos);
-    r.home = strings.add(u.home);
-    r.shell = strings.add(u.shell);
-    r.bot = strings.add(u.bot);
-    r.gids = static_cast<std::uint32_t>(ids.size());
-    r.ngids = static_cast<std::uint32_t>(u.gids.size());
-    ids.insert(ids.end(), u.gids.begin(), u.gids.end());
-    r.first_login = u.first_login;
-    r.last_login = u.last_login;
-    b.put(r);
+  std::uint64_t size = h.heap;
+  for (const auto& it : items) size += it.bytes.size();
+  if (size > MID_USERDB_MAX_FILE_BYTES)
+    return make_error(Errc::limit, "users.db would take " + std::to_string(size) + " bytes");
+  std::string out;
+  out.reserve(size);
+  out.assign(reinterpret_cast<const char*>(&h), sizeof h);
+  out.resize(h.heap, '\0');
+  std::vector<std::uint8_t> name_state(nslots, 0), id_state(nslots, 0);
+  std::uint64_t offset = h.heap;
+  for (const auto& it : items) {
+    std::uint64_t hash = mid_userdb_id_hash(it.id);
+    std::uint32_t at = probe_empty(id_state, hash);
+    id_state[at] = 1;
+    mid_userdb_slot s = mid_userdb_make_slot(MID_USERDB_TABLE_IDS, at, offset, it.id);
+    std::memcpy(out.data() + h.ids + 16 * std::uint64_t{at}, &s, sizeof s);
+    if (!it.name.empty()) {
+      std::uint64_t nh = mid_userdb_name_hash(std::string(it.name).c_str());
+      at = probe_empty(name_state, nh);
+      name_state[at] = 1;
+      s = mid_userdb_make_slot(MID_USERDB_TABLE_NAMES, at, offset, static_cast<std::uint32_t>(nh >> 32));
+      std::memcpy(out.data() + h.names + 16 * std::uint64_t{at}, &s, sizeof s);
+    }
+    out += it.bytes;
+    offset += it.bytes.size();
   }
-  std::vector<std::uint32_t> by_uid(users.size());
-  std::iota(by_uid.begin(), by_uid.end(), 0);
-  std::sort(by_uid.begin(), by_uid.end(),
-            [&](auto a, auto b) { return db.users[users[a]].uid < db.users[users[b]].uid; });
-  h.users_by_uid = {b.begin_section(), static_cast<std::uint32_t>(by_uid.size())};
-  for (auto i : by_uid) b.put(i);
-
-  h.groups = {b.begin_section(), static_cast<std::uint32_t>(groups.size())};
-  for (auto i : groups) {
-    const HostGroup& g = db.groups[i];
-    mid_userdb_group r{};
-    r.gid = g.gid;
-    r.name = strings.add(g.name);
-    r.members = static_cast<std::uint32_t>(ids.size());
-    for (auto u : users)
-      if (std::count(db.users[u].gids.begin(), db.users[u].gids.end(), g.gid) > 0)
-        ids.push_back(position[u]);
-    r.nmembers = static_cast<std::uint32_t>(ids.size()) - r.members;
-    b.put(r);
-  }
-  std::vector<std::uint32_t> by_gid(groups.size());
-  std::iota(by_gid.begin(), by_gid.end(), 0);
-  std::sort(by_gid.begin(), by_gid.end(),
-            [&](auto a, auto b) { return db.groups[groups[a]].gid < db.groups[groups[b]].gid; });
-  h.groups_by_gid = {b.begin_section(), static_cast<std::uint32_t>(by_gid.size())};
-  for (auto i : by_gid) b.put(i);
-
-  std::vector<RetiredUser> retired = db.retired;
-  std::sort(retired.begin(), retired.end(),
-            [](const auto& a, const auto& b) { return a.uid < b.uid; });
-  h.retired = {b.begin_section(), static_cast<std::uint32_t>(retired.size())};
-  for (const auto& r : retired) {
-    mid_userdb_retired rec{};
-    rec.uid = r.uid;
-    rec.name = strings.add(r.login);
-    rec.retired_at = r.retired_at;
-    b.put(rec);
-  }
-
-  h.ids = {b.begin_section(), static_cast<std::uint32_t>(ids.size())};
-  for (auto id : ids) b.put(id);
-  h.strings = {b.begin_section(), static_cast<std::uint32_t>(strings.pool().size())};
-  b.bytes() += strings.pool();
-
-  std::vector<TakenId> taken = db.taken;
-  std::sort(taken.begin(), taken.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  h.taken = {b.begin_section(), static_cast<std::uint32_t>(taken.size())};
-  for (const auto& t : taken) {
-    mid_userdb_taken rec{};
-    rec.id = t.id;
-    rec.kind = static_cast<std::uint32_t>(t.kind);
-    rec.since = t.since;
-    b.put(rec);
-  }
-  b.begin_section();  // pads the file to a multiple of 8
-
-  std::string& out = b.bytes();
-  if (out.size() > MID_USERDB_MAX_BYTES)
-    return make_error(Errc::limit, "users.db would take " + std::to_string(out.size()) +
-                                       " bytes, over the limit of " +
-                                       std::to_string(MID_USERDB_MAX_BYTES));
-  h.size = out.size();
-  std::memcpy(out.data(), &h, sizeof h);
-  h.checksum = mid_userdb_checksum(out.data() + 16, out.size() - 16);
-  std::memcpy(out.data(), &h, sizeof h);
-
-  // Never write what the NSS module would refuse (duplicate names or ids).
-  std::vector<std::uint64_t> aligned((out.size() + 7) / 8);
-  std::memcpy(aligned.data(), out.data(), out.size());
-  mid_userdb check;
-  if (int rc = mid_userdb_open(&check, aligned.data(), out.size()); rc != MID_USERDB_OK)
-    return make_error(Errc::malformed, std::string("users.db would not pass its own checks: ") +
-                                           mid_userdb_strerror(rc) + " (a duplicate name or id?)");
-  return std::move(out);
+  return out;
 }
 
-Result<UserDb> parse_userdb(std::string_view bytes) {
+namespace {
+Result<UserDb> parse_snapshot(std::string_view bytes) {
   // The reader needs 8-byte alignment, which a string's data need not have.
   std::vector<std::uint64_t> aligned((bytes.size() + 7) / 8);
   if (!bytes.empty()) std::memcpy(aligned.data(), bytes.data(), bytes.size());
@@ -218,6 +339,20 @@ Result<UserDb> parse_userdb(std::string_view bytes) {
   return out;
 }
 
+}  // namespace
+
+Result<UserDb> parse_userdb(std::string_view bytes) {
+  std::uint32_t version = 0;
+  if (bytes.size() >= 16 + sizeof version) std::memcpy(&version, bytes.data() + 16, sizeof version);
+  if (bytes.size() >= sizeof(mid_userdb_header3) &&
+      std::memcmp(bytes.data(), MID_USERDB_MAGIC, 8) == 0 && version == MID_USERDB_VERSION) {
+    Parsed p;
+    MID_CHECK(parse_v3(bytes, p, true));
+    return std::move(p.db);
+  }
+  return parse_snapshot(bytes);
+}
+
 Result<UserDb> read_userdb(const std::string& path) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0 && errno == ENOENT) return UserDb{};
@@ -232,6 +367,362 @@ Status write_userdb(const std::string& path, const UserDb& db) {
   auto bytes = serialize_userdb(db);
   if (!bytes.ok()) return with_context(bytes.error(), path);
   return write_file_atomic(path, *bytes, 0644);
+}
+
+// ---- UserStore ------------------------------------------------------------
+
+Result<std::unique_ptr<UserStore>> UserStore::open(const std::string& path) {
+  std::unique_ptr<UserStore> store(new UserStore());
+  store->path_ = path;
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0 && errno == ENOENT) return store;  // made on the first change
+  auto bytes = read_file(path, MID_USERDB_MAX_FILE_BYTES);
+  if (!bytes.ok()) return bytes.error();
+  std::uint32_t version = 0;
+  if (bytes->size() >= 20) std::memcpy(&version, bytes->data() + 16, sizeof version);
+  if (version != MID_USERDB_VERSION) {  // an older version: migrated now
+    auto db = parse_userdb(*bytes);
+    if (!db.ok()) return with_context(db.error(), path);
+    MID_CHECK(store->rebuild(*db));
+    return store;
+  }
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return make_error(Errc::io, path + ": cannot open: " + std::strerror(errno));
+  store->fd_ = fd;
+  bool repair = false;
+  if (auto s = store->adopt(*bytes, &repair); !s.ok()) return with_context(s.error(), path);
+  if (fstat(fd, &st) == 0) {
+    store->dev_ = st.st_dev;
+    store->ino_ = st.st_ino;
+  }
+  // Superseded records past what the live ones take: compacted now.
+  bool bloated = store->end_ - store->ids_ - std::uint64_t{store->nslots_} * 16 >
+                 2 * store->live_bytes_ + (1u << 20);
+  if (repair || bloated || store->needs_room(0, 0)) {
+    auto db = store->snapshot();
+    if (!db.ok()) return with_context(db.error(), path);
+    MID_CHECK(store->rebuild(*db));
+  }
+  return store;
+}
+
+UserStore::~UserStore() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status UserStore::adopt(const std::string& bytes, bool* repair) {
+  Parsed p;
+  MID_CHECK(parse_v3(bytes, p, false));
+  nslots_ = p.header.nslots;
+  names_ = p.header.names;
+  ids_ = p.header.ids;
+  end_ = (bytes.size() + 7) / 8 * 8;
+  live_bytes_ = p.live_bytes;
+  by_name_ = std::move(p.by_name);
+  by_id_ = std::move(p.by_id);
+  name_state_ = std::move(p.name_state);
+  id_state_ = std::move(p.id_state);
+  names_used_ = p.names_used;
+  ids_used_ = p.ids_used;
+  users_ = groups_ = retired_ = foreign_ = 0;
+  for (const auto& [id, e] : by_id_) {
+    users_ += e.kind == MID_USERDB_REC_USER;
+    groups_ += e.kind == MID_USERDB_REC_GROUP;
+    retired_ += e.kind == MID_USERDB_REC_RETIRED;
+    foreign_ += e.kind == MID_USERDB_REC_TAKEN && e.taken_kind == MID_USERDB_TAKEN_OTHER;
+  }
+  if (repair) *repair = p.repair;
+  return {};
+}
+
+Status UserStore::rebuild(const UserDb& db) {
+  auto bytes = serialize_userdb(db);
+  if (!bytes.ok()) return with_context(bytes.error(), path_);
+  std::string dir = path_.substr(0, path_.rfind('/'));
+  if (!dir.empty() && path_.find('/') != std::string::npos && mkdir(dir.c_str(), 0755) != 0 &&
+      errno != EEXIST)
+    return make_error(Errc::io, dir + ": cannot create: " + std::strerror(errno));
+  MID_CHECK(write_file_atomic(path_, *bytes, 0644));
+  int fd = ::open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return make_error(Errc::io, path_ + ": cannot open: " + std::strerror(errno));
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  struct stat st {};
+  if (fstat(fd, &st) == 0) {
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+  }
+  return adopt(*bytes, nullptr);
+}
+
+bool UserStore::replaced() const {
+  struct stat st {};
+  if (stat(path_.c_str(), &st) != 0) return fd_ >= 0 || errno != ENOENT;
+  return fd_ < 0 || st.st_dev != dev_ || st.st_ino != ino_;
+}
+
+bool UserStore::needs_room(std::uint32_t more_names, std::uint32_t more_ids) const {
+  std::uint64_t limit = std::uint64_t{nslots_} * 7 / 10;
+  return names_used_ + more_names > limit || ids_used_ + more_ids > limit;
+}
+
+Status UserStore::append(const std::string& record, std::uint64_t* offset) {
+  if (end_ + record.size() > MID_USERDB_MAX_FILE_BYTES)
+    return make_error(Errc::limit, path_ + ": full");
+  for (std::size_t done = 0; done < record.size();) {
+    ssize_t n = pwrite(fd_, record.data() + done, record.size() - done, static_cast<off_t>(end_ + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error(Errc::io, path_ + ": cannot write: " + std::strerror(n < 0 ? errno : EIO));
+    done += static_cast<std::size_t>(n);
+  }
+  *offset = end_;
+  end_ += record.size();
+  return {};
+}
+
+Status UserStore::write_slot(std::uint32_t table, std::uint32_t index, std::uint64_t offset,
+                             std::uint32_t key) {
+  mid_userdb_slot s = offset == MID_USERDB_SLOT_DELETED || offset != 0
+                          ? mid_userdb_make_slot(table, index, offset, key)
+                          : mid_userdb_slot{};
+  std::uint64_t at = (table == MID_USERDB_TABLE_NAMES ? names_ : ids_) + 16 * std::uint64_t{index};
+  ssize_t n;
+  do n = pwrite(fd_, &s, sizeof s, static_cast<off_t>(at));
+  while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof s))
+    return make_error(Errc::io, path_ + ": cannot write: " + std::strerror(n < 0 ? errno : EIO));
+  return {};
+}
+
+Status UserStore::sync() {
+  if (fdatasync(fd_) != 0) return make_error(Errc::io, path_ + ": cannot sync: " + std::strerror(errno));
+  return {};
+}
+
+std::uint32_t UserStore::free_slot(std::uint32_t table, std::uint64_t hash) const {
+  return probe_empty(table == MID_USERDB_TABLE_NAMES ? name_state_ : id_state_, hash);
+}
+
+Result<std::optional<HostUser>> UserStore::user(std::string_view login) const {
+  auto it = by_name_.find(std::string(login));
+  if (it == by_name_.end() || it->second.kind != MID_USERDB_REC_USER) return std::optional<HostUser>{};
+  std::vector<std::uint64_t> buf(MID_USERDB_MAX_RECORD / 8);
+  mid_userdb_entry e;
+  if (int rc = mid_userdb_read_record(fd_, it->second.offset, buf.data(), &e); rc != MID_USERDB_OK)
+    return make_error(Errc::io, path_ + ": the record of '" + std::string(login) +
+                                    "' cannot be read: " + mid_userdb_strerror(rc));
+  HostUser u;
+  u.login = e.name;
+  u.uid = e.id;
+  for (std::uint32_t g = 0; g < e.count; ++g) u.gids.push_back(mid_userdb_gid(&e, g));
+  u.gecos = e.gecos;
+  u.home = e.home;
+  u.shell = e.shell;
+  u.bot = e.bot;
+  u.first_login = e.first_login;
+  u.last_login = e.last_login;
+  return std::optional<HostUser>(std::move(u));
+}
+
+bool UserStore::has_user(std::string_view login) const {
+  auto it = by_name_.find(std::string(login));
+  return it != by_name_.end() && it->second.kind == MID_USERDB_REC_USER;
+}
+
+std::optional<HostGroup> UserStore::group(std::string_view name) const {
+  auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end() || it->second.kind != MID_USERDB_REC_GROUP) return std::nullopt;
+  return HostGroup{std::string(name), it->second.id};
+}
+
+std::optional<TakenId> UserStore::taken(std::uint32_t id) const {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return TakenId{id, static_cast<TakenId::Kind>(it->second.taken_kind), it->second.since};
+}
+
+Status UserStore::put_user(const HostUser& user, std::int64_t since) {
+  if (!valid_host_login(user.login))
+    return make_error(Errc::malformed, "not a valid host login: '" + user.login + "'");
+  auto named = by_name_.find(user.login);
+  bool fresh = named == by_name_.end();
+  if (!fresh && (named->second.kind != MID_USERDB_REC_USER || named->second.id != user.uid))
+    return make_error(Errc::malformed, "'" + user.login + "' is not the host user of uid " +
+                                           std::to_string(user.uid));
+  if (fresh && by_id_.count(user.uid))
+    return make_error(Errc::malformed, "uid " + std::to_string(user.uid) + " is taken");
+  std::string record = user_record(user, fresh ? since : named->second.since);
+  if (record.size() > MID_USERDB_MAX_RECORD)
+    return make_error(Errc::limit, "the record of '" + user.login + "' would be over " +
+                                       std::to_string(MID_USERDB_MAX_RECORD) + " bytes");
+  if (fresh && needs_room(1, 1)) {  // a larger file, made anew
+    auto db = snapshot();
+    if (!db.ok()) return db.error();
+    db->users.push_back(user);
+    db->taken.push_back(TakenId{user.uid, TakenId::Kind::user, since});
+    return rebuild(*db);
+  }
+  std::uint64_t offset = 0;
+  MID_CHECK(append(record, &offset));
+  MID_CHECK(sync());  // the record is whole on disk before a slot points at it
+  std::uint64_t nh = mid_userdb_name_hash(user.login.c_str());
+  auto key = static_cast<std::uint32_t>(nh >> 32);
+  Entry e{offset, static_cast<std::uint32_t>(record.size()), MID_USERDB_REC_USER, user.uid, 0,
+          MID_USERDB_TAKEN_USER, fresh ? since : named->second.since};
+  if (fresh) {
+    std::uint32_t id_at = free_slot(MID_USERDB_TABLE_IDS, mid_userdb_id_hash(user.uid));
+    std::uint32_t name_at = free_slot(MID_USERDB_TABLE_NAMES, nh);
+    // The id table first: it is authoritative; a name slot a crash loses
+    // is put back on load.
+    MID_CHECK(write_slot(MID_USERDB_TABLE_IDS, id_at, offset, user.uid));
+    MID_CHECK(write_slot(MID_USERDB_TABLE_NAMES, name_at, offset, key));
+    MID_CHECK(sync());
+    if (id_state_[id_at] == 0) ++ids_used_;
+    if (name_state_[name_at] == 0) ++names_used_;
+    id_state_[id_at] = name_state_[name_at] = 1;
+    e.slot = id_at;
+    by_id_[user.uid] = e;
+    e.slot = name_at;
+    by_name_[user.login] = e;
+    ++users_;
+  } else {
+    Entry& id = by_id_.at(user.uid);
+    MID_CHECK(write_slot(MID_USERDB_TABLE_IDS, id.slot, offset, user.uid));
+    MID_CHECK(write_slot(MID_USERDB_TABLE_NAMES, named->second.slot, offset, key));
+    MID_CHECK(sync());
+    live_bytes_ -= id.length;
+    e.slot = id.slot;
+    id = e;
+    e.slot = named->second.slot;
+    named->second = e;
+  }
+  live_bytes_ += record.size();
+  // Superseded records (last_login updates) are compacted away in one go
+  // once they take more than the live ones.
+  if (end_ > 2 * (ids_ + std::uint64_t{nslots_} * 16 + live_bytes_) + (4u << 20)) {
+    auto db = snapshot();
+    if (db.ok()) (void)rebuild(*db);  // the change is durable already
+  }
+  return {};
+}
+
+Status UserStore::put_group(const HostGroup& group, std::int64_t since) {
+  if (!valid_host_login(group.name))
+    return make_error(Errc::malformed, "not a valid group name: '" + group.name + "'");
+  if (by_name_.count(group.name) || by_id_.count(group.gid))
+    return make_error(Errc::malformed, "group '" + group.name + "' or gid " +
+                                           std::to_string(group.gid) + " exists");
+  if (needs_room(1, 1)) {
+    auto db = snapshot();
+    if (!db.ok()) return db.error();
+    db->groups.push_back(group);
+    db->taken.push_back(TakenId{group.gid, TakenId::Kind::group, since});
+    return rebuild(*db);
+  }
+  std::string record = group_record(group, since);
+  std::uint64_t offset = 0;
+  MID_CHECK(append(record, &offset));
+  MID_CHECK(sync());
+  std::uint64_t nh = mid_userdb_name_hash(group.name.c_str());
+  std::uint32_t id_at = free_slot(MID_USERDB_TABLE_IDS, mid_userdb_id_hash(group.gid));
+  std::uint32_t name_at = free_slot(MID_USERDB_TABLE_NAMES, nh);
+  MID_CHECK(write_slot(MID_USERDB_TABLE_IDS, id_at, offset, group.gid));
+  MID_CHECK(write_slot(MID_USERDB_TABLE_NAMES, name_at, offset, static_cast<std::uint32_t>(nh >> 32)));
+  MID_CHECK(sync());
+  if (id_state_[id_at] == 0) ++ids_used_;
+  if (name_state_[name_at] == 0) ++names_used_;
+  id_state_[id_at] = name_state_[name_at] = 1;
+  Entry e{offset, static_cast<std::uint32_t>(record.size()), MID_USERDB_REC_GROUP, group.gid, id_at,
+          MID_USERDB_TAKEN_GROUP, since};
+  by_id_[group.gid] = e;
+  e.slot = name_at;
+  by_name_[group.name] = e;
+  live_bytes_ += record.size();
+  ++groups_;
+  return {};
+}
+
+Status UserStore::put_taken(const TakenId& taken) {
+  if (by_id_.count(taken.id)) return {};  // taken already: ids never leave the table
+  if (needs_room(0, 1)) {
+    auto db = snapshot();
+    if (!db.ok()) return db.error();
+    db->taken.push_back(taken);
+    return rebuild(*db);
+  }
+  std::string record = taken_record(taken);
+  std::uint64_t offset = 0;
+  MID_CHECK(append(record, &offset));
+  MID_CHECK(sync());
+  std::uint32_t id_at = free_slot(MID_USERDB_TABLE_IDS, mid_userdb_id_hash(taken.id));
+  MID_CHECK(write_slot(MID_USERDB_TABLE_IDS, id_at, offset, taken.id));
+  MID_CHECK(sync());
+  if (id_state_[id_at] == 0) ++ids_used_;
+  id_state_[id_at] = 1;
+  by_id_[taken.id] = Entry{offset, static_cast<std::uint32_t>(record.size()), MID_USERDB_REC_TAKEN,
+                           taken.id, id_at, static_cast<std::uint32_t>(taken.kind), taken.since};
+  live_bytes_ += record.size();
+  foreign_ += taken.kind == TakenId::Kind::other;
+  return {};
+}
+
+Status UserStore::retire(std::string_view login, std::int64_t now) {
+  auto named = by_name_.find(std::string(login));
+  if (named == by_name_.end() || named->second.kind != MID_USERDB_REC_USER)
+    return make_error(Errc::unsupported, "'" + std::string(login) + "' is not a host user");
+  std::uint32_t uid = named->second.id;
+  std::string record = retired_record(RetiredUser{std::string(login), uid, now}, now);
+  std::uint64_t offset = 0;
+  MID_CHECK(append(record, &offset));
+  MID_CHECK(sync());
+  Entry& id = by_id_.at(uid);
+  // The id first: once it says retired, the user is gone (a name slot left
+  // behind by a crash is dropped on load).
+  MID_CHECK(write_slot(MID_USERDB_TABLE_IDS, id.slot, offset, uid));
+  MID_CHECK(write_slot(MID_USERDB_TABLE_NAMES, named->second.slot, MID_USERDB_SLOT_DELETED, 0));
+  MID_CHECK(sync());
+  name_state_[named->second.slot] = 2;
+  live_bytes_ = live_bytes_ - id.length + record.size();
+  id = Entry{offset, static_cast<std::uint32_t>(record.size()), MID_USERDB_REC_RETIRED, uid, id.slot,
+             MID_USERDB_TAKEN_USER, now};
+  by_name_.erase(named);
+  --users_;
+  ++retired_;
+  return {};
+}
+
+Result<UserDb> UserStore::snapshot() const {
+  UserDb db;
+  std::vector<std::uint64_t> buf(MID_USERDB_MAX_RECORD / 8);
+  for (const auto& [id, entry] : by_id_) {
+    mid_userdb_entry e;
+    if (int rc = mid_userdb_read_record(fd_, entry.offset, buf.data(), &e); rc != MID_USERDB_OK)
+      return make_error(Errc::io, path_ + ": a record cannot be read: " + mid_userdb_strerror(rc));
+    switch (e.kind) {
+      case MID_USERDB_REC_USER: {
+        HostUser u;
+        u.login = e.name;
+        u.uid = e.id;
+        for (std::uint32_t g = 0; g < e.count; ++g) u.gids.push_back(mid_userdb_gid(&e, g));
+        u.gecos = e.gecos;
+        u.home = e.home;
+        u.shell = e.shell;
+        u.bot = e.bot;
+        u.first_login = e.first_login;
+        u.last_login = e.last_login;
+        db.users.push_back(std::move(u));
+        break;
+      }
+      case MID_USERDB_REC_GROUP:
+        db.groups.push_back(HostGroup{e.name, e.id});
+        break;
+      case MID_USERDB_REC_RETIRED:
+        db.retired.push_back(RetiredUser{e.name, e.id, e.first_login});
+        break;
+    }
+    db.taken.push_back(TakenId{id, static_cast<TakenId::Kind>(entry.taken_kind), entry.since});
+  }
+  return db;
 }
 
 }  // namespace machineid

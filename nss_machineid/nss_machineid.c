@@ -1,12 +1,15 @@
 /* libnss_machineid.so.2: passwd, group and initgroups for the host users
  * machineid-verifierd keeps in users.db (SPEC §6).
  *
- * Every lookup reads a private, checked copy of the database, read again
- * when the file at its path changes (the daemon replaces it atomically).
- * A copy, not a shared map: a file changed in place (a restore with `cat
- * backup > users.db`, a truncation) can then never fault a lookup (SIGBUS)
- * or show it half-written bytes; the copy taken while it changed fails its
- * checks and is refused. The only question ever
+ * Every lookup opens the file and reads, with pread, only what it needs:
+ * the header, the slots of its probe and the record one points at, each
+ * checked on its own (userdb_format.h), so the first lookup in a fresh
+ * process costs the same with ten host users or a million. No map: a file
+ * changed in place (a restore with `cat backup > users.db`, a truncation)
+ * can never fault a lookup (SIGBUS), and a slot or record caught
+ * half-written fails its check and is read again, then refused (UNAVAIL),
+ * never shown. Listing a made group's members and enumerating read every
+ * record (O(n)). The only question ever
  * put to the daemon is sshd's: getpwnam of a name the database does not
  * know, asked by the sshd process itself as root, which the daemon answers
  * with a provisional entry it computes without storing anything (ask.c, at
@@ -22,7 +25,7 @@
  * Every entry point has one shape: keep errno, look up, pack into the
  * caller's buffer (its size computed first: ERANGE -> NSS_STATUS_TRYAGAIN),
  * and set *errnop for every status but SUCCESS. No allocation outlives a
- * call but the shared map and initgroups' array, which the caller owns. */
+ * call but initgroups' array, which the caller owns. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +33,7 @@
 #include <nss.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,143 +61,144 @@
 #define MID_DEFAULT_SSHD "/usr/sbin/sshd:/usr/lib/openssh/sshd-session"
 #define MID_ENV_SSHD "MACHINEID_NSS_SSHD"
 
-/* ---- the mapped database ---------------------------------------------- */
+/* ---- the database, through pread ---------------------------------------- */
 
-/* A mapped and checked users.db. References: the `current` slot's and one
- * per lookup or enumeration using it; the last one unmaps it. */
-struct map {
-  void* addr;
-  size_t size;
+/* How often a lookup that caught a torn slot or record (or a file being
+ * replaced) starts again before it gives up with UNAVAIL. */
+#define MID_READ_TRIES 4
+
+/* An open users.db and its checked header, shared by lookups while the
+ * file at the path is the same (device, inode, size and mtime: the daemon's
+ * in-place changes and replacements both move one), so a lookup costs a
+ * stat and two preads. References: the cache's and one per lookup or
+ * enumeration using it; the last one closes it. */
+struct open_file {
+  int fd;
   dev_t dev;
   ino_t ino;
+  off_t size;
   struct timespec mtime;
   unsigned refs;
-  struct mid_userdb db;
+  struct mid_userdb_header3 h;
 };
 
-static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct map* current; /* the file at the path, as last mapped */
-/* The last file found unusable, so it is not re-checked on every lookup. */
-static struct stat refused;
-static int refused_errno; /* 0: none */
+struct db {
+  int fd; /* -1: none */
+  struct mid_userdb_header3 h;
+  struct open_file* file;
+};
 
-enum acquired { MAP_OK, MAP_ABSENT, MAP_ERROR };
+static pthread_mutex_t file_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct open_file* cached;
+
+/* A record's bytes: MID_USERDB_MAX_RECORD, 8-byte aligned. */
+struct record_buf {
+  uint64_t words[MID_USERDB_MAX_RECORD / 8];
+};
 
 static const char* db_path(void) {
   const char* p = secure_getenv(MID_ENV_DB);
   return p != NULL && *p != '\0' ? p : MID_DEFAULT_DB;
 }
 
-static int same_file(const struct stat* a, dev_t dev, ino_t ino, off_t size,
-                     struct timespec mtime) {
-  return a->st_dev == dev && a->st_ino == ino && a->st_size == size &&
-         a->st_mtim.tv_sec == mtime.tv_sec && a->st_mtim.tv_nsec == mtime.tv_nsec;
-}
+/* errno for a mid_userdb_error: the I/O error, or EIO for a bad file. */
+static int error_errno(int rc) { return rc == MID_USERDB_E_SIZE && errno != 0 ? errno : EIO; }
 
-/* map_lock held. */
-static void unref(struct map* m) {
-  if (m != NULL && --m->refs == 0) {
-    free(m->addr);
-    free(m);
+/* file_lock held. */
+static void unref(struct open_file* f) {
+  if (f != NULL && --f->refs == 0) {
+    close(f->fd);
+    free(f);
   }
 }
 
-/* The checked map of the file open on `fd`, or NULL with *err set. */
-static struct map* map_file(int fd, const struct stat* st, int* err) {
-  if (st->st_size < (off_t)sizeof(struct mid_userdb_header) ||
-      (uint64_t)st->st_size > MID_USERDB_MAX_BYTES) {
-    *err = EIO;
-    return NULL;
-  }
-  size_t size = (size_t)st->st_size;
-  char* addr = malloc(size);
-  if (addr == NULL) {
-    *err = ENOMEM;
-    return NULL;
-  }
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = pread(fd, addr + got, size - got, (off_t)got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) { /* shrunk while read: refused now, read again next time */
-      *err = n < 0 ? errno : EIO;
-      free(addr);
-      return NULL;
-    }
-    got += (size_t)n;
-  }
-  struct map* m = malloc(sizeof *m);
-  if (m == NULL || mid_userdb_open(&m->db, addr, size) != MID_USERDB_OK) {
-    *err = m == NULL ? ENOMEM : EIO;
-    free(addr);
-    free(m);
-    return NULL;
-  }
-  m->addr = addr;
-  m->size = size;
-  m->dev = st->st_dev;
-  m->ino = st->st_ino;
-  m->mtime = st->st_mtim;
-  m->refs = 1;
-  return m;
+static int same(const struct open_file* f, const struct stat* st) {
+  return f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
+         f->mtime.tv_sec == st->st_mtim.tv_sec && f->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-/* A reference to the map of the database as it is now (MAP_OK), or no
- * database (MAP_ABSENT: no host users), or MAP_ERROR with *err: a file that
- * cannot be read or fails its checks is never served, not even from an
- * older map. */
-static enum acquired acquire(struct map** out, int* err) {
-  const char* path = db_path();
+/* Opens the database and checks its header: 1, 0 when there is none, -1
+ * with *e. */
+static int db_open(struct db* d, int* e) {
   struct stat st;
-  int absent = stat(path, &st) != 0;
-  if (absent && errno != ENOENT) {
-    *err = errno;
-    return MAP_ERROR;
+  d->fd = -1;
+  d->file = NULL;
+  if (stat(db_path(), &st) != 0) {
+    if (errno == ENOENT) return 0;
+    *e = errno;
+    return -1;
   }
-  enum acquired result = MAP_OK;
-  pthread_mutex_lock(&map_lock);
-  if (absent) {
-    unref(current);
-    current = NULL;
-    result = MAP_ABSENT;
-  } else if (current == NULL ||
-             !same_file(&st, current->dev, current->ino, current->size, current->mtime)) {
-    unref(current);
-    current = NULL;
-    if (refused_errno != 0 &&
-        same_file(&st, refused.st_dev, refused.st_ino, refused.st_size, refused.st_mtim)) {
-      *err = refused_errno;
-      result = MAP_ERROR;
-    } else {
-      int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-      struct stat opened;
-      if (fd < 0 || fstat(fd, &opened) != 0) {
-        result = errno == ENOENT ? MAP_ABSENT : MAP_ERROR;
-        *err = errno;
-      } else if ((current = map_file(fd, &opened, err)) == NULL) {
-        refused = opened;
-        refused_errno = *err;
-        result = MAP_ERROR;
-      }
+  pthread_mutex_lock(&file_lock);
+  struct open_file* f = cached;
+  if (f == NULL || !same(f, &st)) {
+    f = NULL;
+    int fd = open(db_path(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat opened;
+    if (fd < 0 || fstat(fd, &opened) != 0) {
+      int err = errno;
       if (fd >= 0) close(fd);
+      pthread_mutex_unlock(&file_lock);
+      if (err == ENOENT) return 0;
+      *e = err;
+      return -1;
     }
+    struct mid_userdb_header3 h;
+    errno = 0;
+    int rc = mid_userdb_read_header(fd, &h);
+    if (rc != MID_USERDB_OK || (f = malloc(sizeof *f)) == NULL) {
+      *e = rc != MID_USERDB_OK ? error_errno(rc) : ENOMEM;
+      close(fd);
+      pthread_mutex_unlock(&file_lock);
+      return -1;
+    }
+    f->fd = fd;
+    f->dev = opened.st_dev;
+    f->ino = opened.st_ino;
+    f->size = opened.st_size;
+    f->mtime = opened.st_mtim;
+    f->refs = 1;
+    f->h = h;
+    unref(cached);
+    cached = f;
   }
-  if (result == MAP_OK) {
-    current->refs++;
-    *out = current;
-  }
-  pthread_mutex_unlock(&map_lock);
-  return result;
+  f->refs++;
+  pthread_mutex_unlock(&file_lock);
+  d->file = f;
+  d->fd = f->fd;
+  d->h = f->h;
+  return 1;
 }
 
-static void release(struct map* m) {
-  pthread_mutex_lock(&map_lock);
-  unref(m);
-  pthread_mutex_unlock(&map_lock);
+static void db_close(struct db* d) {
+  if (d->file != NULL) {
+    pthread_mutex_lock(&file_lock);
+    unref(d->file);
+    pthread_mutex_unlock(&file_lock);
+  }
+  d->file = NULL;
+  d->fd = -1;
 }
 
-static const struct mid_userdb_user* active(const struct mid_userdb_user* u) {
-  return u != NULL && (u->flags & MID_USERDB_PENDING) == 0 ? u : NULL;
+/* Looks `name` (by_name) or `id` up, trying again after a torn read: 1
+ * found (d open: the caller closes it), 0 not found or no database, -1
+ * with *e. */
+static int find(int by_name, const char* name, uint32_t id, struct db* d, struct record_buf* buf,
+                struct mid_userdb_entry* out, int* e) {
+  for (int attempt = 1;; ++attempt) {
+    int rc = db_open(d, e);
+    if (rc == 1) {
+      errno = 0;
+      rc = mid_userdb_find(d->fd, &d->h, by_name, name, id, buf, out);
+      if (rc == 1) return 1;
+      db_close(d);
+      if (rc == 0) return 0;
+      *e = error_errno(rc);
+      rc = -1;
+    }
+    if (rc == 0) return 0;
+    if (attempt >= MID_READ_TRIES || *e != EIO) return -1;
+    sched_yield();
+  }
 }
 
 /* Whether this process is the daemon (or another that asked to see only
@@ -243,37 +248,34 @@ static enum nss_status fill_passwd(struct passwd* pwd, char* buf, size_t buflen,
   return NSS_STATUS_SUCCESS;
 }
 
-static enum nss_status fill_user(const struct mid_userdb* db, const struct mid_userdb_user* u,
-                                 struct passwd* pwd, char* buf, size_t buflen, int* e) {
-  return fill_passwd(pwd, buf, buflen, e, cstr(mid_userdb_string(db, u->name)), u->uid,
-                     cstr(mid_userdb_string(db, u->gecos)), cstr(mid_userdb_string(db, u->home)),
-                     cstr(mid_userdb_string(db, u->shell)));
+static enum nss_status fill_user(const struct mid_userdb_entry* u, struct passwd* pwd, char* buf,
+                                 size_t buflen, int* e) {
+  return fill_passwd(pwd, buf, buflen, e, cstr(u->name), u->id, cstr(u->gecos), cstr(u->home),
+                     cstr(u->shell));
 }
 
-/* A group named `name` with `gid` whose members are the active users among
- * users[members[0..n)]. */
-static enum nss_status fill_group(const struct mid_userdb* db, const char* name, uint32_t gid,
-                                  const uint32_t* members, uint32_t n, struct group* grp, char* buf,
-                                  size_t buflen, int* e) {
+static int by_string(const void* a, const void* b) {
+  return strcmp(*(char* const*)a, *(char* const*)b);
+}
+
+/* A group named `name` with `gid` whose members are the `n` names packed
+ * one after another in `names` (`names_bytes` with their NULs), sorted. */
+static enum nss_status fill_group(const char* name, uint32_t gid, const char* names, size_t n,
+                                  size_t names_bytes, struct group* grp, char* buf, size_t buflen,
+                                  int* e) {
   size_t pad = (sizeof(char*) - (uintptr_t)buf % sizeof(char*)) % sizeof(char*);
-  size_t count = 0, need = pad + strlen(name) + 1 + 2;
-  for (uint32_t i = 0; i < n; ++i) {
-    const struct mid_userdb_user* u = active(&db->users[members[i]]);
-    if (u != NULL) {
-      ++count;
-      need += strlen(mid_userdb_string(db, u->name)) + 1;
-    }
-  }
-  need += (count + 1) * sizeof(char*);
+  size_t need = pad + strlen(name) + 1 + 2 + names_bytes + (n + 1) * sizeof(char*);
   if (need > buflen) return too_small(e);
   char** mem = (char**)(void*)(buf + pad);
-  char* at = (char*)(mem + count + 1);
-  size_t k = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    const struct mid_userdb_user* u = active(&db->users[members[i]]);
-    if (u != NULL) mem[k++] = put(&at, cstr(mid_userdb_string(db, u->name)));
+  char* at = (char*)(mem + n + 1);
+  const char* from = names;
+  for (size_t i = 0; i < n; ++i) {
+    struct str m = cstr(from);
+    mem[i] = put(&at, m);
+    from += m.n + 1;
   }
-  mem[k] = NULL;
+  mem[n] = NULL;
+  qsort(mem, n, sizeof *mem, by_string);
   grp->gr_name = put(&at, cstr(name));
   grp->gr_passwd = put(&at, cstr("*"));
   grp->gr_gid = gid;
@@ -281,37 +283,65 @@ static enum nss_status fill_group(const struct mid_userdb* db, const char* name,
   return NSS_STATUS_SUCCESS;
 }
 
-static enum nss_status fill_primary_group(const struct mid_userdb* db,
-                                          const struct mid_userdb_user* u, struct group* grp,
-                                          char* buf, size_t buflen, int* e) {
-  return fill_group(db, mid_userdb_string(db, u->name), u->uid, NULL, 0, grp, buf, buflen, e);
-}
-
-static enum nss_status fill_extra_group(const struct mid_userdb* db,
-                                        const struct mid_userdb_group* g, struct group* grp,
-                                        char* buf, size_t buflen, int* e) {
-  return fill_group(db, mid_userdb_string(db, g->name), g->gid, db->ids + g->members, g->nmembers,
-                    grp, buf, buflen, e);
-}
-
-/* Maps the database for an entry point: 1, or 0 with *status saying why not
- * (UNAVAIL for an unreadable or corrupt file, NOTFOUND when there is none). */
-static int open_db(struct map** m, int* e, enum nss_status* status) {
-  if (bypassed()) {
-    *status = not_found(e);
-    return 0;
+/* The names of the host users whose supplementary gids hold `gid`, packed
+ * into a malloc'd buffer: every record is read (O(n)). 0, or -1 with *e. */
+static int members_of(const struct db* d, uint32_t gid, char** names, size_t* n, size_t* bytes,
+                      int* e) {
+  struct record_buf buf;
+  size_t cap = 0;
+  *names = NULL;
+  *n = *bytes = 0;
+  for (uint32_t i = 0; i < d->h.nslots; ++i) {
+    struct mid_userdb_slot s;
+    struct mid_userdb_entry u;
+    errno = 0;
+    int rc = mid_userdb_read_slot(d->fd, &d->h, MID_USERDB_TABLE_IDS, i, &s);
+    if (rc == 1) rc = mid_userdb_read_record(d->fd, s.offset, &buf, &u);
+    else if (rc >= 0) continue;
+    if (rc != MID_USERDB_OK) {
+      *e = error_errno(rc);
+      free(*names);
+      *names = NULL;
+      return -1;
+    }
+    if (u.kind != MID_USERDB_REC_USER) continue;
+    uint32_t k = 0;
+    while (k < u.count && mid_userdb_gid(&u, k) != gid) ++k;
+    if (k == u.count) continue;
+    size_t len = strlen(u.name) + 1;
+    if (*bytes + len > cap) {
+      size_t grown = cap > 0 ? cap * 2 : 256;
+      while (grown < *bytes + len) grown *= 2;
+      char* larger = realloc(*names, grown);
+      if (larger == NULL) {
+        *e = ENOMEM;
+        free(*names);
+        *names = NULL;
+        return -1;
+      }
+      *names = larger;
+      cap = grown;
+    }
+    memcpy(*names + *bytes, u.name, len);
+    *bytes += len;
+    ++*n;
   }
-  switch (acquire(m, e)) {
-    case MAP_OK:
-      return 1;
-    case MAP_ABSENT:
-      *status = not_found(e);
-      return 0;
-    case MAP_ERROR:
-      break;
-  }
-  *status = NSS_STATUS_UNAVAIL;
   return 0;
+}
+
+/* The group of entry `g`: a user's primary group, or a made group with its
+ * members. */
+static enum nss_status fill_entry_group(const struct db* d, const struct mid_userdb_entry* g,
+                                        struct group* grp, char* buf, size_t buflen, int* e) {
+  if (g->kind == MID_USERDB_REC_USER) return fill_group(g->name, g->id, "", 0, 0, grp, buf, buflen, e);
+  char* names;
+  size_t n, bytes;
+  if (members_of(d, g->id, &names, &n, &bytes, e) != 0)
+    return *e == ENOMEM ? NSS_STATUS_TRYAGAIN : NSS_STATUS_UNAVAIL;
+  enum nss_status status =
+      fill_group(g->name, g->id, names != NULL ? names : "", n, bytes, grp, buf, buflen, e);
+  free(names);
+  return status;
 }
 
 /* errno as the caller left it; *errnop for every status but success. */
@@ -365,21 +395,19 @@ static enum nss_status ask_daemon(const char* name, struct passwd* pwd, char* bu
 
 static enum nss_status passwd_by_name(const char* name, struct passwd* pwd, char* buf,
                                       size_t buflen, int* e) {
-  struct map* m;
   if (bypassed()) return not_found(e);
-  switch (acquire(&m, e)) {
-    case MAP_ERROR:
+  struct db d;
+  struct record_buf rec;
+  struct mid_userdb_entry u;
+  switch (find(1, name, 0, &d, &rec, &u, e)) {
+    case -1:
       return NSS_STATUS_UNAVAIL;
-    case MAP_ABSENT:
+    case 0:
       return ask_daemon(name, pwd, buf, buflen, e);
-    case MAP_OK:
-      break;
   }
-  const struct mid_userdb_user* u = active(mid_userdb_user_by_name(&m->db, name));
-  enum nss_status status =
-      u != NULL ? fill_user(&m->db, u, pwd, buf, buflen, e) : NSS_STATUS_NOTFOUND;
-  release(m);
-  return u != NULL ? status : ask_daemon(name, pwd, buf, buflen, e);
+  db_close(&d);
+  if (u.kind != MID_USERDB_REC_USER) return ask_daemon(name, pwd, buf, buflen, e);
+  return fill_user(&u, pwd, buf, buflen, e);
 }
 
 MID_EXPORT enum nss_status _nss_machineid_getpwnam_r(const char* name, struct passwd* pwd,
@@ -389,73 +417,90 @@ MID_EXPORT enum nss_status _nss_machineid_getpwnam_r(const char* name, struct pa
   return finish(status, saved, e, errnop);
 }
 
+/* A lookup's entry: SUCCESS with d open (the caller closes it), or the
+ * status to return. */
+static enum nss_status lookup(int by_name, const char* name, uint32_t id, struct db* d,
+                              struct record_buf* rec, struct mid_userdb_entry* out, int* e) {
+  if (bypassed()) return not_found(e);
+  switch (find(by_name, name, id, d, rec, out, e)) {
+    case -1:
+      return NSS_STATUS_UNAVAIL;
+    case 0:
+      return not_found(e);
+  }
+  return NSS_STATUS_SUCCESS;
+}
+
 MID_EXPORT enum nss_status _nss_machineid_getpwuid_r(uid_t uid, struct passwd* pwd, char* buf,
                                                      size_t buflen, int* errnop) {
   int saved = errno, e = 0;
-  struct map* m;
-  enum nss_status status;
-  if (!open_db(&m, &e, &status)) return finish(status, saved, e, errnop);
-  const struct mid_userdb_user* u = active(mid_userdb_user_by_uid(&m->db, uid));
-  status = u != NULL ? fill_user(&m->db, u, pwd, buf, buflen, &e) : not_found(&e);
-  release(m);
+  struct db d;
+  struct record_buf rec;
+  struct mid_userdb_entry u;
+  enum nss_status status = lookup(0, NULL, uid, &d, &rec, &u, &e);
+  if (status == NSS_STATUS_SUCCESS) {
+    db_close(&d);
+    status = u.kind == MID_USERDB_REC_USER ? fill_user(&u, pwd, buf, buflen, &e) : not_found(&e);
+  }
   return finish(status, saved, e, errnop);
 }
 
 /* ---- group ------------------------------------------------------------- */
 
+static enum nss_status group_lookup(int by_name, const char* name, uint32_t gid, struct group* grp,
+                                    char* buf, size_t buflen, int* e) {
+  for (int attempt = 1;; ++attempt) {
+    struct db d;
+    struct record_buf rec;
+    struct mid_userdb_entry g;
+    enum nss_status status = lookup(by_name, name, gid, &d, &rec, &g, e);
+    if (status != NSS_STATUS_SUCCESS) return status;
+    status = g.kind == MID_USERDB_REC_USER || g.kind == MID_USERDB_REC_GROUP
+                 ? fill_entry_group(&d, &g, grp, buf, buflen, e)
+                 : not_found(e);
+    db_close(&d);
+    if (status != NSS_STATUS_UNAVAIL || attempt >= MID_READ_TRIES) return status;
+    sched_yield();
+  }
+}
+
 MID_EXPORT enum nss_status _nss_machineid_getgrnam_r(const char* name, struct group* grp, char* buf,
                                                      size_t buflen, int* errnop) {
   int saved = errno, e = 0;
-  struct map* m;
-  enum nss_status status;
-  if (!open_db(&m, &e, &status)) return finish(status, saved, e, errnop);
-  const struct mid_userdb_user* u = active(mid_userdb_user_by_name(&m->db, name));
-  const struct mid_userdb_group* g = u == NULL ? mid_userdb_group_by_name(&m->db, name) : NULL;
-  status = u != NULL   ? fill_primary_group(&m->db, u, grp, buf, buflen, &e)
-           : g != NULL ? fill_extra_group(&m->db, g, grp, buf, buflen, &e)
-                       : not_found(&e);
-  release(m);
+  enum nss_status status = group_lookup(1, name, 0, grp, buf, buflen, &e);
   return finish(status, saved, e, errnop);
 }
 
 MID_EXPORT enum nss_status _nss_machineid_getgrgid_r(gid_t gid, struct group* grp, char* buf,
                                                      size_t buflen, int* errnop) {
   int saved = errno, e = 0;
-  struct map* m;
-  enum nss_status status;
-  if (!open_db(&m, &e, &status)) return finish(status, saved, e, errnop);
-  const struct mid_userdb_user* u = active(mid_userdb_user_by_uid(&m->db, gid));
-  const struct mid_userdb_group* g = u == NULL ? mid_userdb_group_by_gid(&m->db, gid) : NULL;
-  status = u != NULL   ? fill_primary_group(&m->db, u, grp, buf, buflen, &e)
-           : g != NULL ? fill_extra_group(&m->db, g, grp, buf, buflen, &e)
-                       : not_found(&e);
-  release(m);
+  enum nss_status status = group_lookup(0, NULL, gid, grp, buf, buflen, &e);
   return finish(status, saved, e, errnop);
 }
 
 /* ---- enumeration ------------------------------------------------------- */
 
-/* One enumeration: the map it started on (kept while it runs, so lookups
- * and re-maps in between do not disturb it) and the next record. */
+/* One enumeration: the file it started on (kept open while it runs, so a
+ * replacement in between does not disturb it) and the next slot of its id
+ * table. */
 struct cursor {
   int open;
-  struct map* map; /* NULL: the database was absent */
+  struct db db; /* fd -1: no database */
   uint32_t next;
 };
 
-static pthread_mutex_t ent_lock =
-    PTHREAD_MUTEX_INITIALIZER; /* taken before map_lock, never after */
-static struct cursor pwent, grent;
+static pthread_mutex_t ent_lock = PTHREAD_MUTEX_INITIALIZER; /* taken before file_lock */
+static struct cursor pwent = {.db = {.fd = -1}}, grent = {.db = {.fd = -1}};
 
 /* A fork while another thread holds a lock would leave the child's copy
  * locked for good: take both across fork, as glibc does with its own. */
 static void fork_prepare(void) {
   pthread_mutex_lock(&ent_lock);
-  pthread_mutex_lock(&map_lock);
+  pthread_mutex_lock(&file_lock);
 }
 
 static void fork_done(void) {
-  pthread_mutex_unlock(&map_lock);
+  pthread_mutex_unlock(&file_lock);
   pthread_mutex_unlock(&ent_lock);
 }
 
@@ -464,34 +509,51 @@ __attribute__((constructor)) static void register_fork_handlers(void) {
 }
 
 static void cursor_close(struct cursor* c) {
-  if (c->map != NULL) release(c->map);
+  db_close(&c->db);
   c->open = 0;
-  c->map = NULL;
   c->next = 0;
 }
 
 /* ent_lock held. SUCCESS once the cursor is open. */
 static enum nss_status cursor_open(struct cursor* c, int* e) {
   if (c->open) return NSS_STATUS_SUCCESS;
-  if (bypassed()) {
-    c->map = NULL;
-    c->open = 1;
-    c->next = 0;
-    return NSS_STATUS_SUCCESS;
-  }
-  switch (acquire(&c->map, e)) {
-    case MAP_ERROR:
-      c->map = NULL;
-      return NSS_STATUS_UNAVAIL;
-    case MAP_ABSENT:
-      c->map = NULL;
-      break;
-    case MAP_OK:
-      break;
+  c->db.fd = -1;
+  c->db.file = NULL;
+  if (!bypassed()) {
+    int rc;
+    for (int attempt = 1; (rc = db_open(&c->db, e)) < 0 && *e == EIO && attempt < MID_READ_TRIES;
+         ++attempt)
+      sched_yield();
+    if (rc < 0) return NSS_STATUS_UNAVAIL;
   }
   c->open = 1;
   c->next = 0;
   return NSS_STATUS_SUCCESS;
+}
+
+/* ent_lock held. The next user (or, unless users_only, user or made group)
+ * at or after c->next: 1 (c->next at it), 0 at the end, -1 with *e. */
+static int cursor_entry(struct cursor* c, int users_only, struct record_buf* rec,
+                        struct mid_userdb_entry* out, int* e) {
+  for (; c->db.fd >= 0 && c->next < c->db.h.nslots; ++c->next) {
+    struct mid_userdb_slot s;
+    int rc;
+    for (int attempt = 1;; ++attempt) {
+      errno = 0;
+      rc = mid_userdb_read_slot(c->db.fd, &c->db.h, MID_USERDB_TABLE_IDS, c->next, &s);
+      if (rc == 1) rc = mid_userdb_read_record(c->db.fd, s.offset, rec, out) == MID_USERDB_OK ? 1 : -1;
+      if (rc >= 0 || attempt >= MID_READ_TRIES) break;
+      sched_yield();
+    }
+    if (rc < 0) {
+      *e = error_errno(rc);
+      return -1;
+    }
+    if (rc == 1 && (out->kind == MID_USERDB_REC_USER ||
+                    (!users_only && out->kind == MID_USERDB_REC_GROUP)))
+      return 1;
+  }
+  return 0;
 }
 
 static enum nss_status set_ent(struct cursor* c) {
@@ -513,17 +575,21 @@ MID_EXPORT enum nss_status _nss_machineid_endpwent(void) { return set_ent(&pwent
 MID_EXPORT enum nss_status _nss_machineid_getpwent_r(struct passwd* pwd, char* buf, size_t buflen,
                                                      int* errnop) {
   int saved = errno, e = 0;
+  struct record_buf rec;
+  struct mid_userdb_entry u;
   pthread_mutex_lock(&ent_lock);
   enum nss_status status = cursor_open(&pwent, &e);
   if (status == NSS_STATUS_SUCCESS) {
-    const struct mid_userdb* db = pwent.map != NULL ? &pwent.map->db : NULL;
-    while (db != NULL && pwent.next < db->nusers && active(&db->users[pwent.next]) == NULL)
-      ++pwent.next;
-    if (db == NULL || pwent.next >= db->nusers) {
-      status = not_found(&e);
-    } else if ((status = fill_user(db, &db->users[pwent.next], pwd, buf, buflen, &e)) ==
-               NSS_STATUS_SUCCESS) {
-      ++pwent.next; /* not after ERANGE: the caller retries this entry */
+    switch (cursor_entry(&pwent, 1, &rec, &u, &e)) {
+      case -1:
+        status = NSS_STATUS_UNAVAIL;
+        break;
+      case 0:
+        status = not_found(&e);
+        break;
+      default:
+        status = fill_user(&u, pwd, buf, buflen, &e);
+        if (status == NSS_STATUS_SUCCESS) ++pwent.next; /* not after ERANGE: retried */
     }
   }
   pthread_mutex_unlock(&ent_lock);
@@ -537,24 +603,25 @@ MID_EXPORT enum nss_status _nss_machineid_setgrent(int stayopen) {
 
 MID_EXPORT enum nss_status _nss_machineid_endgrent(void) { return set_ent(&grent); }
 
-/* Every active user's primary group, then the groups made for host_groups. */
+/* Every user's primary group and every made group. */
 MID_EXPORT enum nss_status _nss_machineid_getgrent_r(struct group* grp, char* buf, size_t buflen,
                                                      int* errnop) {
   int saved = errno, e = 0;
+  struct record_buf rec;
+  struct mid_userdb_entry g;
   pthread_mutex_lock(&ent_lock);
   enum nss_status status = cursor_open(&grent, &e);
   if (status == NSS_STATUS_SUCCESS) {
-    const struct mid_userdb* db = grent.map != NULL ? &grent.map->db : NULL;
-    while (db != NULL && grent.next < db->nusers && active(&db->users[grent.next]) == NULL)
-      ++grent.next;
-    if (db == NULL || grent.next >= (uint64_t)db->nusers + db->ngroups) {
-      status = not_found(&e);
-    } else {
-      status =
-          grent.next < db->nusers
-              ? fill_primary_group(db, &db->users[grent.next], grp, buf, buflen, &e)
-              : fill_extra_group(db, &db->groups[grent.next - db->nusers], grp, buf, buflen, &e);
-      if (status == NSS_STATUS_SUCCESS) ++grent.next;
+    switch (cursor_entry(&grent, 0, &rec, &g, &e)) {
+      case -1:
+        status = NSS_STATUS_UNAVAIL;
+        break;
+      case 0:
+        status = not_found(&e);
+        break;
+      default:
+        status = fill_entry_group(&grent.db, &g, grp, buf, buflen, &e);
+        if (status == NSS_STATUS_SUCCESS) ++grent.next;
     }
   }
   pthread_mutex_unlock(&ent_lock);
@@ -571,13 +638,15 @@ MID_EXPORT enum nss_status _nss_machineid_initgroups_dyn(const char* user, gid_t
                                                          gid_t** groupsp, long int limit,
                                                          int* errnop) {
   int saved = errno, e = 0;
-  struct map* m;
-  enum nss_status status = NSS_STATUS_SUCCESS;
-  if (!open_db(&m, &e, &status)) return finish(status, saved, e, errnop);
-  const struct mid_userdb_user* u = active(mid_userdb_user_by_name(&m->db, user));
-  if (u == NULL) status = not_found(&e);
-  for (uint32_t i = 0; u != NULL && i < u->ngids && status == NSS_STATUS_SUCCESS; ++i) {
-    gid_t gid = m->db.ids[u->gids + i];
+  struct db d;
+  struct record_buf rec;
+  struct mid_userdb_entry u;
+  enum nss_status status = lookup(1, user, 0, &d, &rec, &u, &e);
+  if (status != NSS_STATUS_SUCCESS) return finish(status, saved, e, errnop);
+  db_close(&d);
+  if (u.kind != MID_USERDB_REC_USER) status = not_found(&e);
+  for (uint32_t i = 0; status == NSS_STATUS_SUCCESS && i < u.count; ++i) {
+    gid_t gid = mid_userdb_gid(&u, i);
     long int j = 0;
     while (j < *start && (*groupsp)[j] != gid) ++j;
     if (gid == group || j < *start) continue;
@@ -596,6 +665,5 @@ MID_EXPORT enum nss_status _nss_machineid_initgroups_dyn(const char* user, gid_t
     }
     (*groupsp)[(*start)++] = gid;
   }
-  release(m);
   return finish(status, saved, e, errnop);
 }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -370,11 +371,14 @@ TEST_F(HostUsersTest, RepeatedLoginWithinAMinuteDoesNotRewriteTheDatabase) {
     return st.st_ino;
   };
   auto first = inode();
+  std::string bytes = machineid::testing::read_file(db());
   grant(h, "bot-ci", {}, std::nullopt, kNow + kLastLoginResolution - 1);
   EXPECT_EQ(inode(), first);
   EXPECT_EQ(std::filesystem::last_write_time(db()), before);
+  EXPECT_EQ(machineid::testing::read_file(db()), bytes);
   grant(h, "bot-ci", {}, std::nullopt, kNow + kLastLoginResolution);
-  EXPECT_NE(inode(), first);
+  EXPECT_EQ(inode(), first) << "a change is written in place, not as a new file";
+  EXPECT_NE(machineid::testing::read_file(db()), bytes);
   EXPECT_EQ(on_disk("bot-ci")->last_login, kNow + kLastLoginResolution);
 }
 
@@ -397,8 +401,10 @@ TEST_F(HostUsersTest, FullDiskNeverDeniesAnExistingHostUserButDeniesANewOne) {
     std::string state = dir.file("state");
     if (mount("tmpfs", state.c_str(), "tmpfs", 0, "size=8k") != 0) fail(12);
     {
+      // Padded to whole pages, so that no record fits in the slack of the
+      // file's last one: every write that grows it fails.
       std::ofstream out(db(), std::ios::binary);
-      out << bytes;
+      out << bytes << std::string((4096 - bytes.size() % 4096) % 4096, '\0');
     }
     {
       std::ofstream filler(state + "/filler", std::ios::binary);
@@ -459,6 +465,41 @@ TEST_F(HostUsersTest, ListNamesUsersGroupsRetiredAndForeignIds) {
   ASSERT_EQ(j["retired"].size(), 1u);
   EXPECT_EQ(j["retired"][0]["login"], "gone");
   EXPECT_TRUE(j["taken_by_other_sources"].empty());
+}
+
+// At fleet scale a grant touches only its own record: the new account is
+// one record appended and two 16-byte slots rewritten in a file of
+// thousands, and the counters status reads follow.
+TEST_F(HostUsersTest, GrantAmongThousandsOfHostUsersWritesOnlyItsOwnRecordAndSlots) {
+  config.uid_max = 99999;
+  machineid::UserDb many;
+  for (std::uint32_t i = 0; i < 3000; ++i) {
+    machineid::HostUser u;
+    u.login = "fleet" + std::to_string(i);
+    u.uid = 70000 + i;
+    u.home = "/home/" + u.login;
+    u.shell = "/bin/sh";
+    u.first_login = u.last_login = kNow - 86400;
+    many.users.push_back(std::move(u));
+  }
+  ASSERT_TRUE(machineid::write_userdb(db(), many).ok());
+  HostUsers h = open();
+  EXPECT_EQ(h.user_count(), 3000u);
+  std::string before = machineid::testing::read_file(db());
+  std::uint32_t uid = grant(h, "bot-new");
+  std::string after = machineid::testing::read_file(db());
+  ASSERT_GT(after.size(), before.size());
+  EXPECT_LE(after.size() - before.size(), 128u) << "one record appended";
+  int changed = 0;
+  for (std::size_t i = 0; i < before.size(); i += 16) {
+    std::size_t n = std::min<std::size_t>(16, before.size() - i);
+    changed += before.compare(i, n, after, i, n) != 0;
+  }
+  EXPECT_EQ(changed, 2) << "its id slot and its name slot, nothing else";
+  EXPECT_EQ(h.user_count(), 3001u);
+  ASSERT_NE(on_disk("bot-new"), nullptr);
+  EXPECT_EQ(on_disk("bot-new")->uid, uid);
+  EXPECT_EQ(disk.users.size(), 3001u);
 }
 
 }  // namespace

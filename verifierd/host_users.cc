@@ -155,36 +155,6 @@ std::string home_of(const Config::HostUsers& config, std::string_view login) {
   return home;
 }
 
-// db.taken is kept sorted by id (as the file stores it), so that a lookup
-// costs a binary search however many ids are taken.
-const TakenId* find_taken(const UserDb& db, std::uint32_t id) {
-  auto it = std::lower_bound(db.taken.begin(), db.taken.end(), id,
-                             [](const TakenId& t, std::uint32_t v) { return t.id < v; });
-  return it != db.taken.end() && it->id == id ? &*it : nullptr;
-}
-
-void add_taken(UserDb& db, TakenId taken) {
-  auto it = std::lower_bound(db.taken.begin(), db.taken.end(), taken.id,
-                             [](const TakenId& t, std::uint32_t v) { return t.id < v; });
-  if (it == db.taken.end() || it->id != taken.id) db.taken.insert(it, taken);
-}
-
-HostUser* find_user(UserDb& db, std::string_view login) {
-  auto it = std::find_if(db.users.begin(), db.users.end(),
-                         [&](const HostUser& u) { return u.login == login; });
-  return it == db.users.end() ? nullptr : &*it;
-}
-
-const HostUser* find_user(const UserDb& db, std::string_view login) {
-  return find_user(const_cast<UserDb&>(db), login);
-}
-
-const HostGroup* find_group(const UserDb& db, std::string_view name) {
-  auto it = std::find_if(db.groups.begin(), db.groups.end(),
-                         [&](const HostGroup& g) { return g.name == name; });
-  return it == db.groups.end() ? nullptr : &*it;
-}
-
 // The uids of `name`'s probe sequence in the range, in order: every uid of
 // the range once, starting at the hash.
 class Sequence {
@@ -236,30 +206,28 @@ HostUsers::HostUsers(std::string db_path, std::unique_ptr<Accounts> accounts)
     : db_path_(std::move(db_path)), accounts_(std::move(accounts)) {}
 
 Status HostUsers::load() {
-  // A daemon killed while writing leaves write_file_atomic's temporary
-  // behind; users.db itself is whole either way.
+  // A daemon killed while rewriting the whole file leaves write_file_atomic's
+  // temporary behind; users.db itself is whole either way.
   std::error_code ec;
   fs::path path(db_path_);
   std::string stale = path.filename().string() + ".tmp.";
   for (const auto& e : fs::directory_iterator(path.parent_path(), ec))
     if (e.path().filename().string().rfind(stale, 0) == 0) fs::remove(e.path(), ec);
-  auto db = read_userdb(db_path_);
-  if (!db.ok()) {
-    error_ = db.error().message +
+  auto store = UserStore::open(db_path_);
+  if (!store.ok()) {
+    store_.reset();
+    error_ = store.error().message +
              " (host users are unavailable until it is repaired; it is not overwritten)";
-    return make_error(db.error().code, error_);
+    return make_error(store.error().code, error_);
   }
-  db_ = std::move(*db);
+  store_ = std::move(*store);
   error_.clear();
   return {};
 }
 
-Status HostUsers::commit(UserDb next) {
-  std::string dir = db_path_.substr(0, db_path_.rfind('/'));
-  if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    return make_error(Errc::io, dir + ": cannot create: " + std::strerror(errno));
-  MID_CHECK(write_userdb(db_path_, next));
-  db_ = std::move(next);
+Status HostUsers::current() {
+  if (available() && store_->replaced()) return load();
+  if (!available()) return make_error(Errc::io, error_);
   return {};
 }
 
@@ -268,13 +236,14 @@ HostUserReply HostUsers::provisional(std::string_view login,
   if (!available()) return refusal(error_);
   if (!valid_host_login(login))
     return refusal("'" + std::string(login) + "' is not a valid login for a host user");
-  if (const HostUser* u = find_user(db_, login))
-    return entry(u->login, u->uid, u->gecos, u->home, u->shell);
+  auto existing = store_->user(login);
+  if (!existing.ok()) return refusal(existing.error().message);
+  if (const auto& u = *existing) return entry(u->login, u->uid, u->gecos, u->home, u->shell);
   Lookup named = accounts_->user(login);
   if (named.found()) return refusal("'" + std::string(login) + "' is another source's account");
   if (named.failed()) return refusal(named.error);
   Lookup group = accounts_->group(login);
-  if (group.found() || find_group(db_, login))
+  if (group.found() || store_->group(login))
     return refusal("a group named '" + std::string(login) + "' exists");
   if (group.failed()) return refusal(group.error);
 
@@ -282,7 +251,7 @@ HostUserReply HostUsers::provisional(std::string_view login,
   int foreign = 0;
   for (std::uint64_t i = 0; i < seq.size(); ++i) {
     std::uint32_t uid = seq[i];
-    if (find_taken(db_, uid)) continue;
+    if (store_->taken(uid)) continue;
     Lookup other = foreign_id(*accounts_, uid);
     if (other.failed()) return refusal(other.error);
     if (!other.found()) return entry(login, uid, "", home_of(config, login), config.shell);
@@ -307,12 +276,14 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
   Lookup named = accounts_->user(login);
   if (named.failed()) return make_error(Errc::io, named.error);
   if (named.found()) return outcome;
-  if (!available()) return make_error(Errc::io, error_);
-  UserDb next = db_;
+  MID_CHECK(current());
+  UserStore& store = *store_;
   bool must_write = false;  // the login's access depends on this write
 
-  HostUser* user = find_user(next, login);
-  if (user == nullptr) {
+  auto existing = store.user(login);
+  if (!existing.ok()) return existing.error();
+  std::optional<HostUser> user = std::move(*existing);
+  if (!user) {
     if (!request.create)
       return make_error(Errc::unsupported,
                         "'" + login + "' exists in no NSS source and no role granting it sets " +
@@ -321,7 +292,7 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
       return make_error(Errc::unsupported, "'" + login + "' is not a valid login for a host user");
     Lookup group = accounts_->group(login);
     if (group.failed()) return make_error(Errc::io, group.error);
-    if (group.found() || find_group(next, login))
+    if (group.found() || store.group(login))
       return make_error(Errc::unsupported, "a group named '" + login +
                                                "' exists, so it cannot be the host user's primary group");
 
@@ -330,9 +301,10 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
     std::optional<std::uint32_t> uid;
     std::string stale;  // why sshd may hold another uid than the one found
     bool recorded = false;
+    std::string record_error;
     for (std::uint64_t i = 0; i < seq.size() && !uid; ++i) {
       std::uint32_t c = seq[i];
-      if (const TakenId* t = find_taken(next, c)) {
+      if (auto t = store.taken(c)) {
         auto by = found_by_.find(c);
         bool own = t->kind == TakenId::Kind::other && by != found_by_.end() &&
                    by->second.first == login && by->second.second == t->since;
@@ -346,7 +318,8 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
       Lookup other = foreign_id(*accounts_, c);
       if (other.failed()) return make_error(Errc::io, other.error);
       if (other.found()) {
-        add_taken(next, TakenId{c, TakenId::Kind::other, now});
+        auto written = store.put_taken(TakenId{c, TakenId::Kind::other, now});
+        if (!written.ok() && record_error.empty()) record_error = written.error().message;
         found_by_[c] = {login, now};
         recorded = true;
         continue;
@@ -357,11 +330,10 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
       // sshd looked the login up before another source took those uids, or
       // after: it cannot be told, so this attempt is denied and the next
       // one's lookup skips them.
-      auto written = commit(std::move(next));
       std::string why = "uids earlier in the sequence of '" + login +
                         "' are known to another NSS source (now recorded as taken); the uid sshd "
                         "resolved may be one of them: try again";
-      if (!written.ok()) why += " (recording them failed: " + written.error().message + ")";
+      if (!record_error.empty()) why += " (recording them failed: " + record_error + ")";
       return make_error(Errc::unsupported, why);
     }
     if (!stale.empty()) return make_error(Errc::unsupported, stale);
@@ -376,9 +348,7 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
     u.home = home_of(config, login);
     u.shell = config.shell;
     u.first_login = now;
-    add_taken(next, TakenId{*uid, TakenId::Kind::user, now});
-    next.users.push_back(std::move(u));
-    user = &next.users.back();
+    user = std::move(u);
     must_write = true;
   }
 
@@ -390,43 +360,44 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
     if (other.failed()) return make_error(Errc::io, other.error);
     if (other.found()) {
       gid = other.id;
-    } else if (const HostGroup* g = find_group(next, name)) {
+    } else if (auto g = store.group(name)) {
       gid = g->gid;
-    } else if (const HostUser* owner = find_user(next, name)) {
-      gid = owner->uid;
+    } else if (auto owner = store.user(name); owner.ok() && *owner) {
+      gid = (*owner)->uid;
+    } else if (!owner.ok()) {
+      return owner.error();
     } else if (!valid_host_login(name)) {
       note("group '" + name + "' skipped: not a usable group name");
     } else {
       Sequence seq(name, config);
       for (std::uint64_t i = 0; i < seq.size() && !gid; ++i) {
         std::uint32_t c = seq[i];
-        if (find_taken(next, c)) continue;
+        // A new user's uid is not stored yet, but is its own.
+        if (c == user->uid || store.taken(c)) continue;
         Lookup foreign = foreign_id(*accounts_, c);
         if (foreign.failed()) return make_error(Errc::io, foreign.error);
         if (foreign.found()) {
-          add_taken(next, TakenId{c, TakenId::Kind::other, now});
+          MID_CHECK(store.put_taken(TakenId{c, TakenId::Kind::other, now}));
           continue;
         }
         gid = c;
       }
       if (!gid) return make_error(Errc::limit, "no free gid in " + range_of(config) + " for group '" + name + "'");
-      next.groups.push_back(HostGroup{name, *gid});
-      add_taken(next, TakenId{*gid, TakenId::Kind::group, now});
+      MID_CHECK(store.put_group(HostGroup{name, *gid}, now));
     }
     if (gid && std::find(gids.begin(), gids.end(), *gid) == gids.end()) gids.push_back(*gid);
   }
 
   // Groups grant access: a change of them must be on disk. The rest is
   // bookkeeping, whose failure is logged and never denies.
-  must_write = must_write || user->gids != gids || next.groups.size() != db_.groups.size() ||
-               next.taken.size() != db_.taken.size();
+  must_write = must_write || user->gids != gids;
   bool bookkeeping = user->bot != request.bot || now - user->last_login >= kLastLoginResolution;
   user->gids = gids;
   user->bot = request.bot;
   if (must_write || bookkeeping) user->last_login = now;
   outcome.uid = user->uid;
   if (must_write || bookkeeping) {
-    auto written = commit(std::move(next));
+    auto written = store.put_user(*user, now);
     if (!written.ok()) {
       if (must_write) return written.error();
       note("last login not recorded: " + written.error().message);
@@ -436,33 +407,37 @@ Result<GrantOutcome> HostUsers::grant(const GrantRequest& request, const Config:
 }
 
 Status HostUsers::forget(std::string_view login, std::int64_t now) {
-  if (!available()) return make_error(Errc::io, error_);
-  UserDb next = db_;
-  HostUser* u = find_user(next, login);
-  if (u == nullptr) return make_error(Errc::unsupported, "'" + std::string(login) + "' is not a host user");
-  next.retired.push_back(RetiredUser{u->login, u->uid, now});
+  MID_CHECK(current());
   // sshd may still hold the uid for a connection that resolved the login
   // before now: retired now, it counts as freshly taken (host_users.h).
-  for (auto& t : next.taken)
-    if (t.id == u->uid) t.since = now;
-  std::erase_if(next.users, [&](const HostUser& x) { return x.login == login; });
-  return commit(std::move(next));
+  return store_->retire(login, now);
 }
 
-std::size_t HostUsers::foreign_count() const {
-  return std::count_if(db_.taken.begin(), db_.taken.end(),
-                       [](const TakenId& t) { return t.kind == TakenId::Kind::other; });
-}
+std::size_t HostUsers::foreign_count() const { return store_ ? store_->foreign() : 0; }
 
 std::string HostUsers::list_json() const {
+  machineid::UserDb db;
+  std::string error = error_;
+  if (store_) {
+    auto snap = store_->snapshot();
+    if (snap.ok()) {
+      db = std::move(*snap);
+    } else if (error.empty()) {
+      error = snap.error().message;
+    }
+  }
   std::map<std::uint32_t, std::string> group_names;
-  for (const auto& g : db_.groups) group_names.emplace(g.gid, g.name);
-  for (const auto& u : db_.users) group_names.emplace(u.uid, u.login);
+  for (const auto& g : db.groups) group_names.emplace(g.gid, g.name);
+  for (const auto& u : db.users) group_names.emplace(u.uid, u.login);
 
   nlohmann::ordered_json users = nlohmann::ordered_json::array(), retired = users, taken = users;
   std::vector<const HostUser*> sorted;
-  for (const auto& u : db_.users) sorted.push_back(&u);
+  for (const auto& u : db.users) sorted.push_back(&u);
   std::sort(sorted.begin(), sorted.end(), [](auto a, auto b) { return a->login < b->login; });
+  std::sort(db.retired.begin(), db.retired.end(),
+            [](const auto& a, const auto& b) { return a.uid < b.uid; });
+  std::sort(db.taken.begin(), db.taken.end(),
+            [](const auto& a, const auto& b) { return a.id < b.id; });
   for (const HostUser* u : sorted) {
     auto groups = nlohmann::ordered_json::array();
     for (auto gid : u->gids) {
@@ -488,13 +463,13 @@ std::string HostUsers::list_json() const {
          {"first_login", u->first_login},
          {"last_login", u->last_login}});
   }
-  for (const auto& r : db_.retired)
+  for (const auto& r : db.retired)
     retired.push_back({{"login", r.login}, {"uid", r.uid}, {"retired_at", r.retired_at}});
-  for (const auto& t : db_.taken)
+  for (const auto& t : db.taken)
     if (t.kind == TakenId::Kind::other) taken.push_back({{"id", t.id}, {"since", t.since}});
   nlohmann::ordered_json j;
   j["db"] = db_path_;
-  if (!available()) j["error"] = error_;
+  if (!error.empty()) j["error"] = error;
   j["users"] = users;
   j["retired"] = retired;
   j["taken_by_other_sources"] = taken;

@@ -137,16 +137,19 @@ class HostUsers {
 
   // {"db", "users": [...], "retired": [...], "taken": [...]} for machineidctl users.
   std::string list_json() const;
-  std::size_t user_count() const { return db_.users.size(); }
+  // Counters kept as the database changes: O(1).
+  std::size_t user_count() const { return store_ ? store_->users() : 0; }
   // Ids found known to other NSS sources.
   std::size_t foreign_count() const;
 
  private:
-  machineid::Status commit(machineid::UserDb next);
+  // Reloads when the file was replaced behind the daemon (a restore).
+  machineid::Status current();
 
   std::string db_path_;
   std::unique_ptr<Accounts> accounts_;
-  machineid::UserDb db_;
+  // users.db, open: every request touches only its own records (userdb.h).
+  std::unique_ptr<machineid::UserStore> store_;
   std::string error_ = "not loaded";
   // Which login's attempt found an id known to another source, and when
   // (memory only: after a restart every such id counts as another login's).

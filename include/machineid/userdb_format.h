@@ -3,39 +3,42 @@
  * NSS module reads it without any C++ runtime and the daemon, its tests and
  * the fuzzer read it through the very same checks.
  *
- * Layout, every number in host byte order (the file never leaves the machine
- * that wrote it), every section 8-byte aligned:
+ * Version 3 (written since) is a pair of open-addressing hash tables over a
+ * heap of records, so that a lookup reads three small pieces of the file
+ * and a change writes one record and one or two slots, whatever the number
+ * of host users. Every number in host byte order (the file never leaves the
+ * machine that wrote it):
  *
- *   header         struct mid_userdb_header
- *   users          struct mid_userdb_user[], host users, sorted by name
- *                  (strcmp), names unique
- *   users_by_uid   uint32_t[], indices into users, sorted by uid, uids unique
- *   groups         struct mid_userdb_group[], groups machineid made for
- *                  host_groups, sorted by name
- *   groups_by_gid  uint32_t[], indices into groups, sorted by gid
- *   retired        struct mid_userdb_retired[], uids given once and never
- *                  again, sorted by uid
- *   ids            uint32_t[], slices: a user's supplementary gids, a
- *                  group's members (indices into users)
- *   strings        NUL-terminated strings; offset 0 holds ""
- *   taken          struct mid_userdb_taken[], every id of the range that is
- *                  not free, sorted by id, with when it stopped being free
- *                  (version 2)
+ *   header   struct mid_userdb_header3, its own checksum; written once, when
+ *            the file is made (made anew, atomically, when a table fills)
+ *   names    nslots struct mid_userdb_slot, by name: users and made groups
+ *   ids      nslots struct mid_userdb_slot, by id: every id of the range
+ *            that is not free (a user's uid, a made group's gid, a retired
+ *            uid, an id another NSS source has)
+ *   heap     struct mid_userdb_record, each with its own checksum, 8-byte
+ *            aligned, appended and never changed; a changed user is a new
+ *            record and its slots are pointed at it
  *
- * Version 1 had no `taken` section (its header ends before it) and could
- * hold pending users (MID_USERDB_PENDING), reserved before authentication;
- * it is still read, pending users are no users, and the daemon rewrites it
- * as version 2 on its next change.
+ * A slot is 16 bytes, 16-aligned, with a check of its own position and
+ * content: a reader that catches one half-written (or a file changed in
+ * place) sees a bad slot, never a wrong one, and retries or fails. The
+ * daemon writes a record and syncs it before any slot points at it, so no
+ * slot ever points at a torn record; the id table is authoritative, the
+ * name table an index the daemon repairs on load when a crash cut an
+ * update between the two.
  *
- * The checksum covers every byte after it. mid_userdb_open() checks all of
- * the above once, so that lookups afterwards need no bounds checks; a file
- * that fails any check is not used at all. */
+ * Versions 1 and 2 were one sorted, whole-file-checksummed snapshot
+ * (struct mid_userdb_header, mid_userdb_open below); the daemon still
+ * reads them and rewrites them as version 3 when it loads them. */
 #ifndef MACHINEID_USERDB_FORMAT_H
 #define MACHINEID_USERDB_FORMAT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #ifdef __cplusplus
 #define MID_USERDB_STATIC_ASSERT static_assert
@@ -44,12 +47,14 @@
 #endif
 
 #define MID_USERDB_MAGIC "MIDUSRDB" /* 8 bytes, no NUL */
-#define MID_USERDB_VERSION 2u
-/* The oldest version still read. */
+/* The version written. */
+#define MID_USERDB_VERSION 3u
+/* The snapshot versions still read (mid_userdb_open), to be migrated. */
 #define MID_USERDB_VERSION_MIN 1u
+#define MID_USERDB_SNAPSHOT_VERSION_MAX 2u
 #define MID_USERDB_BYTE_ORDER 0x01020304u
-/* Far above any real node (100 000 host users take about 12 MiB), and small
- * enough that every offset and count fits in 32 bits. */
+/* Version 1 and 2 files: far above any real node, and small enough that
+ * every offset and count fits in 32 bits. */
 #define MID_USERDB_MAX_BYTES (256u * 1024u * 1024u)
 /* A login is 1 to 32 bytes (as useradd's and Teleport's limit). */
 #define MID_USERDB_MAX_LOGIN 32u
@@ -223,7 +228,8 @@ static inline int mid_userdb_slice_ok(const struct mid_userdb* db, uint32_t firs
   return (uint64_t)first + n <= db->nids;
 }
 
-/* Checks every byte of `data` (8-byte aligned, `size` bytes) and fills `db`.
+/* A version 1 or 2 file (a version 3 one is MID_USERDB_E_VERSION here):
+ * checks every byte of `data` (8-byte aligned, `size` bytes) and fills `db`.
  * Returns MID_USERDB_OK, or a mid_userdb_error and leaves `db` unusable. */
 static inline int mid_userdb_open(struct mid_userdb* db, const void* data, size_t size) {
   const unsigned char* base = (const unsigned char*)data;
@@ -233,7 +239,7 @@ static inline int mid_userdb_open(struct mid_userdb* db, const void* data, size_
   memset(db, 0, sizeof *db);
   if (size < MID_USERDB_HEADER_V1_SIZE || size > MID_USERDB_MAX_BYTES) return MID_USERDB_E_SIZE;
   if (memcmp(h->magic, MID_USERDB_MAGIC, sizeof h->magic) != 0) return MID_USERDB_E_MAGIC;
-  if (h->version < MID_USERDB_VERSION_MIN || h->version > MID_USERDB_VERSION ||
+  if (h->version < MID_USERDB_VERSION_MIN || h->version > MID_USERDB_SNAPSHOT_VERSION_MAX ||
       h->byte_order != MID_USERDB_BYTE_ORDER)
     return MID_USERDB_E_VERSION;
   header_size = h->version == 1 ? MID_USERDB_HEADER_V1_SIZE : sizeof *h;
@@ -392,6 +398,307 @@ static inline const struct mid_userdb_group* mid_userdb_group_by_gid(const struc
     }
   }
   return NULL;
+}
+
+/* ---- version 3 -------------------------------------------------------- */
+
+/* A version 3 file: 4 GiB (a million host users take about 160 MiB). */
+#define MID_USERDB_MAX_FILE_BYTES (4ull * 1024u * 1024u * 1024u)
+/* One record, strings and gids included. */
+#define MID_USERDB_MAX_RECORD 4096u
+/* Slots per table: a power of two; the daemon keeps each table at most
+ * half full (live and deleted slots), so a probe is short. */
+#define MID_USERDB_MIN_SLOTS 64u
+#define MID_USERDB_MAX_SLOTS (1u << 26)
+
+/* What a record is. */
+#define MID_USERDB_REC_USER 1u    /* a host user; its primary group has its name and uid */
+#define MID_USERDB_REC_GROUP 2u   /* a group made for host_groups */
+#define MID_USERDB_REC_RETIRED 3u /* a uid given once, to `name`, and never again */
+#define MID_USERDB_REC_TAKEN 4u   /* an id not free for another reason (count: MID_USERDB_TAKEN_*) */
+
+/* The offset of a deleted slot (a forgotten user's name). */
+#define MID_USERDB_SLOT_DELETED 1u
+
+#define MID_USERDB_TABLE_NAMES 1u
+#define MID_USERDB_TABLE_IDS 2u
+
+struct mid_userdb_header3 {
+  char magic[8];
+  uint64_t checksum; /* mid_userdb_checksum() of bytes [16, 64) */
+  uint32_t version;  /* 3 */
+  uint32_t byte_order;
+  uint32_t nslots;   /* per table */
+  uint32_t reserved; /* zero */
+  uint64_t names;    /* offset of the name table: 64 */
+  uint64_t ids;      /* offset of the id table: names + nslots * 16 */
+  uint64_t heap;     /* offset of the first record: ids + nslots * 16 */
+  uint64_t unused;   /* zero */
+};
+
+struct mid_userdb_slot {
+  uint64_t offset; /* of its record; 0 (the whole slot zero): empty; MID_USERDB_SLOT_DELETED */
+  uint32_t key;    /* names: the name's mid_userdb_name_hash() >> 32; ids: the id */
+  uint32_t check;  /* mid_userdb_slot_check() */
+};
+
+struct mid_userdb_record {
+  uint64_t checksum; /* mid_userdb_checksum() of bytes [8, length) */
+  uint32_t length;   /* of the whole record: a multiple of 8, at most MID_USERDB_MAX_RECORD */
+  uint32_t kind;     /* MID_USERDB_REC_* */
+  uint32_t id;       /* uid or gid */
+  uint32_t count;    /* users: how many supplementary gids; taken: MID_USERDB_TAKEN_*; else 0 */
+  int64_t since;     /* unix seconds: when the id was taken (retired: when it was retired) */
+  int64_t first_login, last_login; /* users (retired: first_login is when); else 0 */
+  /* Then `count` uint32_t gids (users), then NUL-terminated strings (users:
+   * name, gecos, home, shell, bot; groups and retired uids: name; taken: none),
+   * then zeros up to `length`. */
+};
+
+MID_USERDB_STATIC_ASSERT(sizeof(struct mid_userdb_header3) == 64, "header3 layout");
+MID_USERDB_STATIC_ASSERT(sizeof(struct mid_userdb_slot) == 16, "slot layout");
+MID_USERDB_STATIC_ASSERT(sizeof(struct mid_userdb_record) == 48, "record layout");
+
+/* One record, checked: pointers into the caller's buffer. */
+struct mid_userdb_entry {
+  uint32_t kind, id, count;
+  int64_t since, first_login, last_login;
+  uint32_t length;
+  const unsigned char* gids; /* count of them, unaligned: mid_userdb_gid() */
+  const char *name, *gecos, *home, *shell, *bot; /* "" where the kind has none */
+};
+
+static inline uint32_t mid_userdb_gid(const struct mid_userdb_entry* e, uint32_t i) {
+  uint32_t gid;
+  memcpy(&gid, e->gids + 4 * (size_t)i, sizeof gid);
+  return gid;
+}
+
+static inline uint64_t mid_userdb_mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+/* Where a name goes in the name table: FNV-1a, then a finaliser. */
+static inline uint64_t mid_userdb_name_hash(const char* name) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const unsigned char* p = (const unsigned char*)name; *p != '\0'; ++p)
+    h = (h ^ *p) * 0x100000001b3ull;
+  return mid_userdb_mix(h);
+}
+
+static inline uint64_t mid_userdb_id_hash(uint32_t id) {
+  return mid_userdb_mix((uint64_t)id * 0x9e3779b97f4a7c15ull + 1);
+}
+
+/* The check of a slot at `index` of `table` holding (offset, key): never 0. */
+static inline uint32_t mid_userdb_slot_check(uint32_t table, uint32_t index, uint64_t offset,
+                                             uint32_t key) {
+  unsigned char b[24];
+  uint32_t t[2] = {table, index};
+  uint32_t k[2] = {key, 0x6d696473u};
+  memcpy(b, t, 8);
+  memcpy(b + 8, &offset, 8);
+  memcpy(b + 16, k, 8);
+  uint32_t c = (uint32_t)mid_userdb_checksum(b, sizeof b);
+  return c != 0 ? c : 1;
+}
+
+static inline struct mid_userdb_slot mid_userdb_make_slot(uint32_t table, uint32_t index,
+                                                          uint64_t offset, uint32_t key) {
+  struct mid_userdb_slot s;
+  s.offset = offset;
+  s.key = key;
+  s.check = mid_userdb_slot_check(table, index, offset, key);
+  return s;
+}
+
+static inline void mid_userdb_seal_header(struct mid_userdb_header3* h) {
+  h->checksum = mid_userdb_checksum((const unsigned char*)h + 16, sizeof *h - 16);
+}
+
+/* Checks a version 3 header. */
+static inline int mid_userdb_header3_check(const struct mid_userdb_header3* h) {
+  if (memcmp(h->magic, MID_USERDB_MAGIC, sizeof h->magic) != 0) return MID_USERDB_E_MAGIC;
+  if (h->version != MID_USERDB_VERSION || h->byte_order != MID_USERDB_BYTE_ORDER)
+    return MID_USERDB_E_VERSION;
+  if (mid_userdb_checksum((const unsigned char*)h + 16, sizeof *h - 16) != h->checksum)
+    return MID_USERDB_E_CHECKSUM;
+  if (h->nslots < MID_USERDB_MIN_SLOTS || h->nslots > MID_USERDB_MAX_SLOTS ||
+      (h->nslots & (h->nslots - 1)) != 0 || h->reserved != 0 || h->unused != 0 ||
+      h->names != sizeof *h || h->ids != h->names + (uint64_t)h->nslots * 16 ||
+      h->heap != h->ids + (uint64_t)h->nslots * 16)
+    return MID_USERDB_E_LAYOUT;
+  return MID_USERDB_OK;
+}
+
+/* Checks slot `index` of `table` as read: 1 live, 0 empty, 2 deleted, or a
+ * negative mid_userdb_error (a torn or corrupt slot). */
+static inline int mid_userdb_slot_state(const struct mid_userdb_header3* h, uint32_t table,
+                                        uint32_t index, const struct mid_userdb_slot* s) {
+  if (s->offset == 0) return s->key == 0 && s->check == 0 ? 0 : MID_USERDB_E_CHECKSUM;
+  if (s->check != mid_userdb_slot_check(table, index, s->offset, s->key))
+    return MID_USERDB_E_CHECKSUM;
+  if (s->offset == MID_USERDB_SLOT_DELETED) return table == MID_USERDB_TABLE_NAMES && s->key == 0 ? 2 : MID_USERDB_E_LAYOUT;
+  if (s->offset < h->heap || s->offset % 8 != 0 || s->offset >= MID_USERDB_MAX_FILE_BYTES)
+    return MID_USERDB_E_LAYOUT;
+  return 1;
+}
+
+/* Takes the next NUL-terminated string of [*at, end). */
+static inline const char* mid_userdb_take_string(const unsigned char** at,
+                                                 const unsigned char* end) {
+  const unsigned char* nul = *at < end ? (const unsigned char*)memchr(*at, 0, (size_t)(end - *at)) : NULL;
+  if (nul == NULL) return NULL;
+  const char* s = (const char*)*at;
+  *at = nul + 1;
+  return s;
+}
+
+/* Checks the record at the start of `data` (`avail` bytes readable, at any
+ * alignment: it reads through memcpy) and fills `e` with pointers into it.
+ * MID_USERDB_OK or an error. */
+static inline int mid_userdb_record_check(const void* data, size_t avail,
+                                          struct mid_userdb_entry* e) {
+  const unsigned char* base = (const unsigned char*)data;
+  struct mid_userdb_record r;
+  memset(e, 0, sizeof *e);
+  if (avail < sizeof r) return MID_USERDB_E_SIZE;
+  memcpy(&r, base, sizeof r);
+  if (r.length < sizeof r || r.length % 8 != 0 || r.length > MID_USERDB_MAX_RECORD) return MID_USERDB_E_LAYOUT;
+  if (r.length > avail) return MID_USERDB_E_SIZE;
+  if (mid_userdb_checksum(base + 8, r.length - 8) != r.checksum) return MID_USERDB_E_CHECKSUM;
+  const unsigned char* end = base + r.length;
+  const unsigned char* at = base + sizeof r;
+  e->kind = r.kind;
+  e->id = r.id;
+  e->count = r.count;
+  e->since = r.since;
+  e->first_login = r.first_login;
+  e->last_login = r.last_login;
+  e->length = r.length;
+  e->name = e->gecos = e->home = e->shell = e->bot = "";
+  switch (r.kind) {
+    case MID_USERDB_REC_USER:
+      if (r.count > (r.length - sizeof r) / 4) return MID_USERDB_E_LAYOUT;
+      e->gids = at;
+      at += 4 * (size_t)r.count;
+      if ((e->name = mid_userdb_take_string(&at, end)) == NULL ||
+          (e->gecos = mid_userdb_take_string(&at, end)) == NULL ||
+          (e->home = mid_userdb_take_string(&at, end)) == NULL ||
+          (e->shell = mid_userdb_take_string(&at, end)) == NULL ||
+          (e->bot = mid_userdb_take_string(&at, end)) == NULL)
+        return MID_USERDB_E_LAYOUT;
+      break;
+    case MID_USERDB_REC_GROUP:
+    case MID_USERDB_REC_RETIRED: /* first_login: when it was retired */
+      if (r.count != 0 || (r.kind == MID_USERDB_REC_GROUP && r.first_login != 0) ||
+          r.last_login != 0 ||
+          (e->name = mid_userdb_take_string(&at, end)) == NULL)
+        return MID_USERDB_E_LAYOUT;
+      break;
+    case MID_USERDB_REC_TAKEN:
+      if (r.count < MID_USERDB_TAKEN_USER || r.count > MID_USERDB_TAKEN_OTHER ||
+          r.first_login != 0 || r.last_login != 0)
+        return MID_USERDB_E_LAYOUT;
+      e->name = "";
+      break;
+    default:
+      return MID_USERDB_E_LAYOUT;
+  }
+  if (r.kind != MID_USERDB_REC_TAKEN && !mid_userdb_valid_login(e->name)) return MID_USERDB_E_LAYOUT;
+  for (; at < end; ++at)
+    if (*at != 0) return MID_USERDB_E_LAYOUT;
+  return MID_USERDB_OK;
+}
+
+/* ---- version 3 through a file descriptor (pread only, never a map) ---- */
+
+/* Reads exactly `n` bytes at `offset`: MID_USERDB_OK, or MID_USERDB_E_SIZE
+ * (errno set; EIO for a file shorter than that). */
+static inline int mid_userdb_pread(int fd, void* buf, size_t n, uint64_t offset) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, (char*)buf + got, n - got, (off_t)(offset + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      if (r == 0) errno = EIO;
+      return MID_USERDB_E_SIZE;
+    }
+    got += (size_t)r;
+  }
+  return MID_USERDB_OK;
+}
+
+/* Reads and checks the header of a version 3 file. */
+static inline int mid_userdb_read_header(int fd, struct mid_userdb_header3* h) {
+  int rc = mid_userdb_pread(fd, h, sizeof *h, 0);
+  return rc != MID_USERDB_OK ? rc : mid_userdb_header3_check(h);
+}
+
+/* Reads slot `index` of `table`: as mid_userdb_slot_state(). */
+static inline int mid_userdb_read_slot(int fd, const struct mid_userdb_header3* h, uint32_t table,
+                                       uint32_t index, struct mid_userdb_slot* s) {
+  uint64_t at = (table == MID_USERDB_TABLE_NAMES ? h->names : h->ids) + (uint64_t)index * sizeof *s;
+  int rc = mid_userdb_pread(fd, s, sizeof *s, at);
+  return rc != MID_USERDB_OK ? rc : mid_userdb_slot_state(h, table, index, s);
+}
+
+/* Reads and checks the record at `offset` into `buf` (MID_USERDB_MAX_RECORD
+ * bytes, 8-byte aligned). */
+static inline int mid_userdb_read_record(int fd, uint64_t offset, void* buf,
+                                         struct mid_userdb_entry* e) {
+  size_t got = 0;
+  while (got < MID_USERDB_MAX_RECORD) {
+    ssize_t r = pread(fd, (char*)buf + got, MID_USERDB_MAX_RECORD - got, (off_t)(offset + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return MID_USERDB_E_SIZE;
+    if (r == 0) break;
+    got += (size_t)r;
+    if (got >= sizeof(struct mid_userdb_record)) {
+      uint32_t length;
+      memcpy(&length, (char*)buf + 8, sizeof length);
+      if (length <= got) break;
+    }
+  }
+  int rc = mid_userdb_record_check(buf, got, e);
+  if (rc == MID_USERDB_E_SIZE) errno = EIO;
+  return rc;
+}
+
+/* Looks up the user or made group named `name` (by_name) or the entry of
+ * id `id` (any kind: the caller checks e->kind): 1 found, 0 absent, or a
+ * negative mid_userdb_error (a torn read, a changed or corrupt file, I/O:
+ * worth one more try, never an answer). At most one slot per probe step
+ * and one record per slot whose key matches are read. */
+static inline int mid_userdb_find(int fd, const struct mid_userdb_header3* h, int by_name,
+                                  const char* name, uint32_t id, void* buf,
+                                  struct mid_userdb_entry* e) {
+  uint64_t hash = by_name ? mid_userdb_name_hash(name) : mid_userdb_id_hash(id);
+  uint32_t key = by_name ? (uint32_t)(hash >> 32) : id;
+  uint32_t table = by_name ? MID_USERDB_TABLE_NAMES : MID_USERDB_TABLE_IDS;
+  uint32_t mask = h->nslots - 1;
+  for (uint32_t i = 0; i < h->nslots; ++i) {
+    uint32_t at = (uint32_t)(hash + i) & mask;
+    struct mid_userdb_slot s;
+    int rc = mid_userdb_read_slot(fd, h, table, at, &s);
+    if (rc < 0) return rc;
+    if (rc == 0) return 0;
+    if (rc == 2 || s.key != key) continue;
+    if ((rc = mid_userdb_read_record(fd, s.offset, buf, e)) != MID_USERDB_OK) return rc;
+    if (by_name) {
+      if ((e->kind == MID_USERDB_REC_USER || e->kind == MID_USERDB_REC_GROUP) &&
+          strcmp(e->name, name) == 0)
+        return 1;
+    } else if (e->id == id) {
+      return 1;
+    }
+  }
+  return 0;
 }
 
 #endif /* MACHINEID_USERDB_FORMAT_H */
