@@ -89,17 +89,8 @@ std::string audit_json(const AuditRecord& r, std::int64_t unix_time) {
   nlohmann::ordered_json j;
   j["time"] = unix_time;
   j["event"] = audit_event_name(r.event);
-  j["login"] = r.login;
-  j["key_id"] = r.who.key_id;
-  j["bot"] = r.who.bot;
-  j["bot_instance"] = r.who.bot_instance;
-  j["roles"] = r.who.roles;
-  j["serial"] = r.who.serial;
-  j["cert_fp"] = r.who.cert_fp;
-  j["ca_fp"] = r.who.ca_fp;
-  j["source"] = r.source;
-  j["reason"] = r.reason;
-  j["correlation_id"] = r.who.correlation_id;
+  auto values = audit_fields(r);
+  for (std::size_t i = 0; i < values.size(); ++i) j[kAuditFieldNames[i].json] = *values[i];
   if (r.duration) j["duration"] = *r.duration;
   // The values stay as they were (the encoder escapes them as JSON); the
   // message is the journal's, escaped for terminals.
@@ -115,25 +106,16 @@ void AuditLog::write(const AuditRecord& r) {
   if (journald_ && access(kJournalSocket, W_OK) == 0) {
     // Field values come from certificates: escaped, so that journalctl
     // and whatever reads the journal see text, not terminal commands.
-    auto field = [](const char* name, const std::string& value) { return name + escape_untrusted(value); };
     std::vector<std::string> fields = {
         std::string("MESSAGE=") + message(r),
         std::string("MESSAGE_ID=") + message_id(r.event),
         "PRIORITY=" + std::to_string(priority(r.event)),
         "SYSLOG_IDENTIFIER=machineid",
         std::string("MACHINEID_EVENT=") + audit_event_name(r.event),
-        field("MACHINEID_LOGIN=", r.login),
-        field("MACHINEID_KEY_ID=", r.who.key_id),
-        field("MACHINEID_BOT=", r.who.bot),
-        field("MACHINEID_BOT_INSTANCE=", r.who.bot_instance),
-        field("MACHINEID_ROLES=", r.who.roles),
-        field("MACHINEID_SERIAL=", r.who.serial),
-        field("MACHINEID_CERT_FP=", r.who.cert_fp),
-        field("MACHINEID_CA_FP=", r.who.ca_fp),
-        field("MACHINEID_SOURCE=", r.source),
-        field("MACHINEID_REASON=", r.reason),
-        field("MACHINEID_CORRELATION_ID=", r.who.correlation_id),
     };
+    auto values = audit_fields(r);
+    for (std::size_t i = 0; i < values.size(); ++i)
+      fields.push_back(std::string(kAuditFieldNames[i].journal) + "=" + escape_untrusted(*values[i]));
     if (r.duration) fields.push_back("MACHINEID_DURATION=" + std::to_string(*r.duration));
     std::vector<iovec> iov;
     for (auto& f : fields) iov.push_back({f.data(), f.size()});
@@ -175,17 +157,8 @@ Result<AuditEntry> parse_audit_json(std::string_view line) {
   AuditEntry e;
   e.time = time->get<std::int64_t>();
   e.record.event = event;
-  e.record.login = text("login");
-  e.record.who.key_id = text("key_id");
-  e.record.who.bot = text("bot");
-  e.record.who.bot_instance = text("bot_instance");
-  e.record.who.roles = text("roles");
-  e.record.who.serial = text("serial");
-  e.record.who.cert_fp = text("cert_fp");
-  e.record.who.ca_fp = text("ca_fp");
-  e.record.source = text("source");
-  e.record.reason = text("reason");
-  e.record.who.correlation_id = text("correlation_id");
+  auto values = audit_fields(e.record);
+  for (std::size_t i = 0; i < values.size(); ++i) *values[i] = text(kAuditFieldNames[i].json);
   if (auto d = j.find("duration"); d != j.end() && d->is_number_integer()) e.record.duration = d->get<std::int64_t>();
   e.message = text("message");
   return e;

@@ -2,11 +2,14 @@
 // in a file or on stderr where there is no journald.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 
 #include "machineid/protocol.h"
 #include "machineid/result.h"
@@ -28,6 +31,35 @@ struct AuditRecord {
   std::string detail;                    // human text, becomes MESSAGE
   std::optional<std::int64_t> duration;  // session.close and session.terminate, seconds
 };
+
+// The text fields of an audit record, by their names in the JSON lines and
+// in the journal (SPEC §7), in the JSON lines' order: one table for every
+// writer and reader of either.
+struct AuditFieldName {
+  const char* json;
+  const char* journal;
+};
+inline constexpr AuditFieldName kAuditFieldNames[] = {
+    {"login", "MACHINEID_LOGIN"},
+    {"key_id", "MACHINEID_KEY_ID"},
+    {"bot", "MACHINEID_BOT"},
+    {"bot_instance", "MACHINEID_BOT_INSTANCE"},
+    {"roles", "MACHINEID_ROLES"},
+    {"serial", "MACHINEID_SERIAL"},
+    {"cert_fp", "MACHINEID_CERT_FP"},
+    {"ca_fp", "MACHINEID_CA_FP"},
+    {"source", "MACHINEID_SOURCE"},
+    {"reason", "MACHINEID_REASON"},
+    {"correlation_id", "MACHINEID_CORRELATION_ID"},
+};
+// The record's fields in kAuditFieldNames's order (AuditRecord or const).
+template <class Record>
+auto audit_fields(Record& r) {
+  return std::array{&r.login,      &r.who.key_id,  &r.who.bot, &r.who.bot_instance, &r.who.roles,
+                    &r.who.serial, &r.who.cert_fp, &r.who.ca_fp, &r.source,         &r.reason,
+                    &r.who.correlation_id};
+}
+static_assert(std::tuple_size_v<decltype(audit_fields(std::declval<AuditRecord&>()))> == std::size(kAuditFieldNames));
 
 class AuditLog {
  public:
