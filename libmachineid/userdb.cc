@@ -29,6 +29,32 @@ bool valid_host_login(std::string_view login) {
 
 namespace {
 
+// A user, group or retired uid record, into the database it belongs to.
+void add_record(UserDb& db, const mid_userdb_entry& e) {
+  switch (e.kind) {
+    case MID_USERDB_REC_USER: {
+      HostUser u;
+      u.login = e.name;
+      u.uid = e.id;
+      for (std::uint32_t g = 0; g < e.count; ++g) u.gids.push_back(mid_userdb_gid(&e, g));
+      u.gecos = e.gecos;
+      u.home = e.home;
+      u.shell = e.shell;
+      u.bot = e.bot;
+      u.first_login = e.first_login;
+      u.last_login = e.last_login;
+      db.users.push_back(std::move(u));
+      break;
+    }
+    case MID_USERDB_REC_GROUP:
+      db.groups.push_back(HostGroup{e.name, e.id});
+      break;
+    case MID_USERDB_REC_RETIRED:
+      db.retired.push_back(RetiredUser{e.name, e.id, e.first_login});
+      break;
+  }
+}
+
 // One version 3 record.
 std::string encode_record(std::uint32_t kind, std::uint32_t id, std::uint32_t count,
                           std::int64_t since, std::int64_t first, std::int64_t last,
@@ -151,28 +177,7 @@ Status parse_v3(std::string_view bytes, Parsed& p, bool want_db) {
     if (e.kind == MID_USERDB_REC_USER || e.kind == MID_USERDB_REC_GROUP)
       if (!names_in_ids.emplace(e.name, s.offset).second) return layout_error(MID_USERDB_E_LAYOUT);
     if (want_db) {
-      switch (e.kind) {
-        case MID_USERDB_REC_USER: {
-          HostUser u;
-          u.login = e.name;
-          u.uid = e.id;
-          for (std::uint32_t g = 0; g < e.count; ++g) u.gids.push_back(mid_userdb_gid(&e, g));
-          u.gecos = e.gecos;
-          u.home = e.home;
-          u.shell = e.shell;
-          u.bot = e.bot;
-          u.first_login = e.first_login;
-          u.last_login = e.last_login;
-          p.db.users.push_back(std::move(u));
-          break;
-        }
-        case MID_USERDB_REC_GROUP:
-          p.db.groups.push_back(HostGroup{e.name, e.id});
-          break;
-        case MID_USERDB_REC_RETIRED:
-          p.db.retired.push_back(RetiredUser{e.name, e.id, e.first_login});
-          break;
-      }
+      add_record(p.db, e);
       p.db.taken.push_back(TakenId{e.id, static_cast<TakenId::Kind>(taken_kind_of(e)), e.since});
     }
   }
@@ -698,28 +703,7 @@ Result<UserDb> UserStore::snapshot() const {
     mid_userdb_entry e;
     if (int rc = mid_userdb_read_record(fd_, entry.offset, buf.data(), &e); rc != MID_USERDB_OK)
       return make_error(Errc::io, path_ + ": a record cannot be read: " + mid_userdb_strerror(rc));
-    switch (e.kind) {
-      case MID_USERDB_REC_USER: {
-        HostUser u;
-        u.login = e.name;
-        u.uid = e.id;
-        for (std::uint32_t g = 0; g < e.count; ++g) u.gids.push_back(mid_userdb_gid(&e, g));
-        u.gecos = e.gecos;
-        u.home = e.home;
-        u.shell = e.shell;
-        u.bot = e.bot;
-        u.first_login = e.first_login;
-        u.last_login = e.last_login;
-        db.users.push_back(std::move(u));
-        break;
-      }
-      case MID_USERDB_REC_GROUP:
-        db.groups.push_back(HostGroup{e.name, e.id});
-        break;
-      case MID_USERDB_REC_RETIRED:
-        db.retired.push_back(RetiredUser{e.name, e.id, e.first_login});
-        break;
-    }
+    add_record(db, e);
     db.taken.push_back(TakenId{id, static_cast<TakenId::Kind>(entry.taken_kind), entry.since});
   }
   return db;
