@@ -55,7 +55,7 @@ void print(const AuditEntry& e, bool json) {
   // What the trail holds may have been written by anyone who can write to
   // the journal or the file: escaped for the terminal like everything else.
   using machineid::escape_untrusted;
-  std::printf("%s  %-13s %-10s %-12s %s\n", iso_time(e.time).c_str(), machineid::audit_event_name(e.record.event),
+  std::printf("%s  %-17s %-10s %-12s %s\n", iso_time(e.time).c_str(), machineid::audit_event_name(e.record.event),
               e.record.reason.empty() ? "-" : escape_untrusted(e.record.reason).c_str(),
               escape_untrusted(e.record.who.correlation_id.substr(0, 12)).c_str(), escape_untrusted(e.message).c_str());
 }

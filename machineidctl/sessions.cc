@@ -32,7 +32,7 @@ std::string text(const nlohmann::json& j, const char* key) {
 void print_sessions(const nlohmann::json& j) {
   std::ostringstream out;
   out << std::left << std::setw(26) << "ID" << std::setw(16) << "LOGIN" << std::setw(8) << "UID" << std::setw(9)
-      << "PID" << std::setw(16) << "BOT" << std::setw(18) << "ROLES" << std::setw(17) << "SOURCE" << std::setw(9)
+      << "PID" << std::setw(16) << "BOT" << std::setw(28) << "ROLES" << std::setw(17) << "SOURCE" << std::setw(9)
       << "AGE" << "ENDS\n";
   for (const auto& s : j["sessions"]) {
     std::string ends = s.value("ending_since", nlohmann::json()).is_number() ? "ending now"
@@ -40,7 +40,7 @@ void print_sessions(const nlohmann::json& j) {
                                                                             : "-";
     out << std::setw(26) << text(s, "id") << std::setw(16) << text(s, "login") << std::setw(8)
         << (s["uid"].get<std::int64_t>() < 0 ? std::string("-") : std::to_string(s["uid"].get<std::int64_t>()))
-        << std::setw(9) << s["pid"].get<std::int64_t>() << std::setw(16) << text(s, "bot") << std::setw(18)
+        << std::setw(9) << s["pid"].get<std::int64_t>() << std::setw(16) << text(s, "bot") << std::setw(28)
         << text(s, "roles") << std::setw(17) << text(s, "source") << std::setw(9)
         << (std::to_string(s["age_seconds"].get<std::int64_t>()) + "s") << ends << "\n";
   }
