@@ -543,7 +543,7 @@ void Engine::end_session(Session& s, const std::string& reason, const std::strin
   if (!processes) processes = all_processes();
   if (!terminator_.begin(s.pid, s.start_time, *processes))
     log(Priority::error, "session " + s.who.correlation_id + " of '" + escape_untrusted(s.login) + "' (sshd process " +
-                             std::to_string(s.pid) + "): cannot signal it (the daemon needs CAP_KILL)");
+                             std::to_string(s.pid) + "): it is gone, or the daemon may not signal it (it needs CAP_KILL)");
 }
 
 void Engine::check_sessions(std::int64_t now) {

@@ -22,8 +22,10 @@ namespace verifierd {
 
 inline constexpr std::string_view kSessionsFileName = "sessions.json";
 // More than any node serves; a session past it is audited but not kept.
-inline constexpr std::size_t kMaxSessions = 65536;
-inline constexpr std::size_t kMaxSessionsFileBytes = 64 * 1024 * 1024;
+// Each entry holds its certificate (a few KiB at most from a Teleport CA),
+// so a full table stays well inside the file limit.
+inline constexpr std::size_t kMaxSessions = 16384;
+inline constexpr std::size_t kMaxSessionsFileBytes = 256 * 1024 * 1024;
 
 struct Session {
   machineid::CertIdentity who;   // who.correlation_id names the session
