@@ -194,6 +194,20 @@ TEST_F(PamSessionsTest, LockLandingMidSessionEndsItAndWhatItRuns) {
   EXPECT_TRUE(eventually([&] { return sessions()["sessions"].empty(); })) << sessions().dump();
 }
 
+// A daemon stopped within the grace after SIGHUP still sends the SIGKILL:
+// an end it began is never left half done.
+TEST_F(PamSessionsTest, StoppingDaemonFinishesTheEndsItBegan) {
+  start();
+  Process ssh;
+  open_session(ssh, bot("ci"), "3018");
+  const std::string command("sleep\0" "3018\0", 11);
+  ASSERT_TRUE(eventually([&] { return process_running(command); }));
+  h_->write_lock("incident", "kind: lock\nversion: v2\nmetadata:\n  name: incident-8\nspec:\n  target:\n    user: bot-ci\n");
+  ASSERT_TRUE(ssh.wait_exit(kPatience));
+  h_->stop_daemon();
+  EXPECT_TRUE(eventually([&] { return !process_running(command); }));
+}
+
 TEST_F(PamSessionsTest, DisconnectExpiredCertEndsTheSessionWhenTheCertificateExpires) {
   start();
   h_->write_role("ci", std::string(testing::kCiRole) + "  options:\n    disconnect_expired_cert: true\n");

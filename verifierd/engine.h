@@ -103,6 +103,8 @@ class Engine {
   // (monotonic ms), 0 for never.
   void tick(std::int64_t now);
   std::int64_t next_tick_ms() const;
+  // The daemon is stopping: the sessions it is ending get their SIGKILL now.
+  void finish_terminations() { terminator_.finish_all(); }
   // sshd's lookup before authentication (HostUsers::provisional), for
   // logins some loaded role could give a host user on this node. Writes
   // nothing.

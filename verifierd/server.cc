@@ -455,6 +455,7 @@ int Server::run() {
           } else {
             sd_notify(0, "STOPPING=1");
             log(Priority::notice, "stopping on signal " + std::to_string(si.ssi_signo));
+            engine_.finish_terminations();
             return 0;
           }
         }

@@ -51,11 +51,11 @@ bool Terminator::begin(pid_t pid, std::uint64_t start_time, const std::vector<Pr
   return signalled;
 }
 
-void Terminator::finish_due() {
+void Terminator::finish(bool all) {
   std::int64_t now_ms = monotonic_ms();
   std::vector<Ending> due;
   for (auto it = endings_.begin(); it != endings_.end();) {
-    if (it->due_ms <= now_ms) {
+    if (all || it->due_ms <= now_ms) {
       due.push_back(std::move(*it));
       it = endings_.erase(it);
     } else {

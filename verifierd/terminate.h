@@ -43,8 +43,10 @@ class Terminator {
   // `processes`: every process now (all_processes()), taken once for many
   // ends at a time.
   bool begin(pid_t pid, std::uint64_t start_time, const std::vector<ProcStat>& processes);
-  // SIGKILLs what is due.
-  void finish_due();
+  // SIGKILLs what is due; finish_all(): everything pending, due or not
+  // (the daemon is stopping: an end it began must not be left half done).
+  void finish_due() { finish(false); }
+  void finish_all() { finish(true); }
   // When finish_due has work (monotonic_ms); 0 for none.
   std::int64_t next_due_ms() const;
 
@@ -55,6 +57,7 @@ class Terminator {
     std::uint64_t since = 0;      // the monitor's start time: later processes only
     std::int64_t due_ms = 0;
   };
+  void finish(bool all);
   std::vector<Ending> endings_;
 };
 
