@@ -29,23 +29,26 @@ bool valid_host_login(std::string_view login) {
 
 namespace {
 
+HostUser host_user(const mid_userdb_entry& e) {
+  HostUser u;
+  u.login = e.name;
+  u.uid = e.id;
+  for (std::uint32_t g = 0; g < e.count; ++g) u.gids.push_back(mid_userdb_gid(&e, g));
+  u.gecos = e.gecos;
+  u.home = e.home;
+  u.shell = e.shell;
+  u.bot = e.bot;
+  u.first_login = e.first_login;
+  u.last_login = e.last_login;
+  return u;
+}
+
 // A user, group or retired uid record, into the database it belongs to.
 void add_record(UserDb& db, const mid_userdb_entry& e) {
   switch (e.kind) {
-    case MID_USERDB_REC_USER: {
-      HostUser u;
-      u.login = e.name;
-      u.uid = e.id;
-      for (std::uint32_t g = 0; g < e.count; ++g) u.gids.push_back(mid_userdb_gid(&e, g));
-      u.gecos = e.gecos;
-      u.home = e.home;
-      u.shell = e.shell;
-      u.bot = e.bot;
-      u.first_login = e.first_login;
-      u.last_login = e.last_login;
-      db.users.push_back(std::move(u));
+    case MID_USERDB_REC_USER:
+      db.users.push_back(host_user(e));
       break;
-    }
     case MID_USERDB_REC_GROUP:
       db.groups.push_back(HostGroup{e.name, e.id});
       break;
@@ -516,17 +519,7 @@ Result<std::optional<HostUser>> UserStore::user(std::string_view login) const {
   if (int rc = mid_userdb_read_record(fd_, it->second.offset, buf.data(), &e); rc != MID_USERDB_OK)
     return make_error(Errc::io, path_ + ": the record of '" + std::string(login) +
                                     "' cannot be read: " + mid_userdb_strerror(rc));
-  HostUser u;
-  u.login = e.name;
-  u.uid = e.id;
-  for (std::uint32_t g = 0; g < e.count; ++g) u.gids.push_back(mid_userdb_gid(&e, g));
-  u.gecos = e.gecos;
-  u.home = e.home;
-  u.shell = e.shell;
-  u.bot = e.bot;
-  u.first_login = e.first_login;
-  u.last_login = e.last_login;
-  return std::optional<HostUser>(std::move(u));
+  return std::optional<HostUser>(host_user(e));
 }
 
 bool UserStore::has_user(std::string_view login) const {
