@@ -5,6 +5,7 @@
 //
 // The delays printed ("ended N ms after ...") are for the record; nothing
 // here asserts a time.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,16 +59,17 @@ bool eventually(Predicate holds) {
   return true;
 }
 
-// Whether some process's command line is exactly `words` (NUL-separated).
-bool process_running(const std::string& words) {
+// The processes whose command line is exactly `words` (NUL-separated).
+std::vector<pid_t> processes_running(const std::string& words) {
+  std::vector<pid_t> pids;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline = testing::read_file(entry.path().string() + "/cmdline");
-    if (cmdline == words) return true;
+    if (testing::read_file(entry.path().string() + "/cmdline") == words) pids.push_back(std::stoi(name));
   }
-  return false;
+  return pids;
 }
+bool process_running(const std::string& words) { return !processes_running(words).empty(); }
 
 class PamSessionsTest : public ::testing::Test {
  protected:
@@ -76,6 +78,11 @@ class PamSessionsTest : public ::testing::Test {
   }
   void TearDown() override {
     if (HasFailure() && h_ != nullptr) std::cerr << h_->logs_since({});
+    h_.reset();
+    // A session a test left open outlives sshd (its command leads a session
+    // of its own): nothing of this test may linger into the next.
+    for (const std::string& command : commands_)
+      for (pid_t pid : processes_running(command)) kill(pid, SIGKILL);
   }
 
   void start(const std::string& daemon_toml = "") {
@@ -107,11 +114,17 @@ class PamSessionsTest : public ::testing::Test {
   }
 
   // An ssh login running `seconds` of sleep in the background, once its
-  // session is open (session.open audited).
+  // session is open (session.open audited) and the command runs: an end
+  // must not land while root's shell is still starting (killed there, its
+  // start-up files could leave a lock behind for the next root login).
   void open_session(Process& ssh, const std::string& cert, const std::string& sleep_seconds) {
     ASSERT_TRUE(ssh.start(h_->ssh_argv(key_, cert, "root", "sleep " + sleep_seconds), h_->file("bg.out"),
                           h_->file("bg.err")));
     ASSERT_TRUE(wait_for_event("session.open")) << testing::read_file(h_->file("bg.err"));
+    std::string command = "sleep";
+    command += '\0' + sleep_seconds + '\0';
+    commands_.push_back(command);
+    ASSERT_TRUE(eventually([&] { return process_running(command); })) << testing::read_file(h_->file("bg.err"));
   }
 
   std::vector<json> events() const {
@@ -146,6 +159,7 @@ class PamSessionsTest : public ::testing::Test {
 
   TempDir services_;
   std::unique_ptr<SshdHarness> h_;
+  std::vector<std::string> commands_;  // the background sessions' commands
   std::string key_;
   std::uintmax_t mark_ = 0;
 };
