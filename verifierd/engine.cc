@@ -38,13 +38,23 @@ std::string correlation_id() {
   return hex(bytes);
 }
 
-// The uid a login resolves to through the sources other than ours (the
-// daemon never asks its own NSS module).
+// The uid of a login /etc/passwd knows, for the session table; a host
+// user's comes from its grant. Only the local file: a directory service
+// (LDAP, sssd) that stalls must never stall the event loop, which answers
+// every login. Others are recorded as unknown (-1).
 std::optional<std::int64_t> login_uid(const std::string& login) {
-  passwd pw{}, *found = nullptr;
+  FILE* f = std::fopen("/etc/passwd", "re");
+  if (f == nullptr) return std::nullopt;
+  std::optional<std::int64_t> uid;
+  passwd pw{}, *entry = nullptr;
   std::vector<char> buf(16384);
-  if (getpwnam_r(login.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return std::nullopt;
-  return static_cast<std::int64_t>(pw.pw_uid);
+  while (fgetpwent_r(f, &pw, buf.data(), buf.size(), &entry) == 0 && entry != nullptr)
+    if (login == entry->pw_name) {
+      uid = static_cast<std::int64_t>(entry->pw_uid);
+      break;
+    }
+  std::fclose(f);
+  return uid;
 }
 
 std::string join(const std::vector<std::string>& items, const char* sep = " ") {

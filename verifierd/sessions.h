@@ -32,7 +32,7 @@ struct Session {
   pid_t pid = 0;                 // sshd's process for the connection, where PAM ran
   std::uint64_t start_time = 0;  // its start time: a reused pid is never taken for it
   std::string login;
-  std::int64_t uid = -1;  // -1: the login did not resolve
+  std::int64_t uid = -1;  // -1: neither /etc/passwd nor a host-user grant gave it
   std::string certificate;  // base64, re-checked against each new policy
   std::string source;
   std::int64_t opened_at = 0;            // unix seconds
