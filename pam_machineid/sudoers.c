@@ -51,6 +51,8 @@ static int visudo_accepts(const char* visudo, const char* path, char* err, size_
       dup2(null, 1);
       dup2(null, 2);
     }
+    /* Nothing of sshd's (its connection, its monitor's socket) for visudo. */
+    closefrom(3);
     char* const argv[] = {(char*)visudo, (char*)"-cf", (char*)path, NULL};
     char* const envp[] = {(char*)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     execve(visudo, argv, envp);
