@@ -44,8 +44,7 @@ Result<std::vector<CertOption>> parse_options(Bytes section, std::string_view wh
     if (!data.empty()) {
       WireReader inner(data);
       MID_TRY(value, inner.string());
-      auto end = inner.expect_end(std::string(what) + " '" + option.name + "'");
-      if (!end.ok()) return end.error();
+      if (!inner.empty()) return inner.expect_end(std::string(what) + " '" + option.name + "'").error();
       option.value.assign(as_string_view(value));
     }
     for (const auto& seen : options)

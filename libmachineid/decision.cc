@@ -2,10 +2,10 @@
 #include "machineid/decision.h"
 
 #include <algorithm>
-#include <ctime>
 
 #include "machineid/encoding.h"
 #include "machineid/net.h"
+#include "machineid/rfc3339.h"
 
 namespace machineid {
 namespace {
@@ -16,12 +16,8 @@ constexpr std::int64_t kBackdateAllowance = 60;
 
 std::string format_time(std::uint64_t t) {
   if (t == kValidForever) return "forever";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  char buf[32];
-  if (t > static_cast<std::uint64_t>(253402300799) || gmtime_r(&tt, &tm) == nullptr) return std::to_string(t);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  if (t > static_cast<std::uint64_t>(INT64_MAX)) return std::to_string(t);
+  return format_rfc3339(static_cast<std::int64_t>(t));
 }
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
@@ -447,13 +443,10 @@ std::string authorized_keys_options(const Decision& d) {
   if (d.session.port_forwarding != PortForwarding::on) options.push_back("no-port-forwarding");
   if (!d.session.agent_forwarding) options.push_back("no-agent-forwarding");
   if (!d.session.x11_forwarding) options.push_back("no-X11-forwarding");
-  if (d.cert && d.cert->valid_before != kValidForever) {
-    std::time_t t = static_cast<std::time_t>(std::min<std::uint64_t>(d.cert->valid_before, 253402300799));
-    std::tm tm{};
-    char buf[32];
-    if (gmtime_r(&t, &tm) != nullptr && std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm) > 0)
-      options.push_back("expiry-time=\"" + std::string(buf) + "\"");
-  }
+  if (d.cert && d.cert->valid_before != kValidForever)
+    options.push_back("expiry-time=\"" +
+                      format_ssh_time(static_cast<std::int64_t>(std::min<std::uint64_t>(d.cert->valid_before, INT64_MAX))) +
+                      "\"");
   // sshd checks the certificate's source-address itself; from= repeats it
   // when it is a plain address list (anything else was refused by rule 6).
   if (d.cert)

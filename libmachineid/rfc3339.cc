@@ -1,13 +1,34 @@
 // RFC 3339 timestamps.
 #include "machineid/rfc3339.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <string>
 
 namespace machineid {
 namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+constexpr std::int64_t kFirstSecond = -62167219200;  // 0000-01-01T00:00:00Z
+constexpr std::int64_t kLastSecond = 253402300799;   // 9999-12-31T23:59:59Z
+
+// `seconds` (within kFirstSecond..kLastSecond) as year, month, day, hour,
+// minute and second through `format`, which takes six ints.
+std::string format_fields(std::int64_t seconds, const char* format) {
+  std::int64_t days = seconds / 86400, rest = seconds % 86400;
+  if (rest < 0) {
+    rest += 86400;
+    --days;
+  }
+  std::chrono::year_month_day date{std::chrono::sys_days{std::chrono::days{days}}};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, format, static_cast<int>(date.year()), static_cast<int>(unsigned{date.month()}),
+                static_cast<int>(unsigned{date.day()}), static_cast<int>(rest / 3600), static_cast<int>(rest / 60 % 60),
+                static_cast<int>(rest % 60));
+  return buf;
+}
 
 }  // namespace
 
@@ -51,6 +72,15 @@ Result<std::int64_t> parse_rfc3339(std::string_view s) {
     return make_error(Errc::config, "'" + std::string(s) + "'" + " is not an RFC 3339 time (like 2026-01-02T15:04:05Z)");
   std::int64_t days = std::chrono::sys_days{date}.time_since_epoch().count();
   return days * 86400 + hour * 3600 + minute * 60 + second - offset + (fraction ? 1 : 0);
+}
+
+std::string format_rfc3339(std::int64_t seconds) {
+  if (seconds < kFirstSecond || seconds > kLastSecond) return std::to_string(seconds);
+  return format_fields(seconds, "%04d-%02d-%02dT%02d:%02d:%02dZ");
+}
+
+std::string format_ssh_time(std::int64_t seconds) {
+  return format_fields(std::clamp(seconds, kFirstSecond, kLastSecond), "%04d%02d%02d%02d%02d%02dZ");
 }
 
 }  // namespace machineid

@@ -5,8 +5,11 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 #include <sodium.h>
 
+#include <array>
+#include <atomic>
 #include <cstring>
 #include <sstream>
 
@@ -49,9 +52,6 @@ struct PkeyFree {
 };
 struct PkeyCtxFree {
   void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
 };
 struct BnFree {
   void operator()(BIGNUM* p) const { BN_free(p); }
@@ -108,12 +108,54 @@ Result<Pkey> make_ecdsa(const PublicKey& key) {
   return pkey;
 }
 
-// Verifies with a digest; `sig` is in OpenSSL's encoding for the key type.
-bool evp_verify(EVP_PKEY* pkey, const EVP_MD* md, Bytes sig, Bytes data) {
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  return ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey) == 1 &&
-         EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), data.data(), data.size()) == 1;
+using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
+
+// A verify context for one key and digest, set up once: EVP_PKEY_verify_init
+// and the padding/digest parameters cost more than the RSA public operation
+// itself (provider look-ups under a global lock). nullptr when OpenSSL refuses.
+PkeyCtx prepare_verify(EVP_PKEY* pkey, const EVP_MD* md) {
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1 || EVP_PKEY_CTX_set_signature_md(ctx.get(), md) != 1 ||
+      (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA && EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1))
+    return nullptr;
+  return ctx;
 }
+
+// Prepared contexts for one digest, a few of them: an EVP_PKEY_CTX is not
+// safe to use from two threads at once, and the daemon verifies on several.
+// A caller takes a free one; when all are taken it prepares its own, which is
+// only slower.
+class PreparedVerify {
+ public:
+  PreparedVerify(EVP_PKEY* pkey, const EVP_MD* md) : pkey_(pkey), md_(md) {
+    for (auto& slot : slots_) slot.ctx = prepare_verify(pkey, md);
+  }
+
+  // `sig` is in OpenSSL's encoding for the key type; `data` is hashed here.
+  bool verify(Bytes sig, Bytes data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (EVP_Digest(data.data(), data.size(), digest, &digest_len, md_, nullptr) != 1) return false;
+    for (auto& slot : slots_) {
+      if (!slot.ctx || slot.busy.test_and_set(std::memory_order_acquire)) continue;
+      bool ok = EVP_PKEY_verify(slot.ctx.get(), sig.data(), sig.size(), digest, digest_len) == 1;
+      slot.busy.clear(std::memory_order_release);
+      return ok;
+    }
+    PkeyCtx own = prepare_verify(pkey_, md_);
+    return own && EVP_PKEY_verify(own.get(), sig.data(), sig.size(), digest, digest_len) == 1;
+  }
+
+ private:
+  struct Slot {
+    std::atomic_flag busy;
+    PkeyCtx ctx;
+  };
+  static constexpr std::size_t kSlots = 4;  // the daemon's verifying threads, and some
+  EVP_PKEY* pkey_;
+  const EVP_MD* md_;
+  std::array<Slot, kSlots> slots_;
+};
 
 // SSH's ECDSA signature (mpint r, mpint s) as the DER OpenSSL verifies.
 Result<ByteVector> ecdsa_sig_to_der(Bytes ssh_sig, std::size_t field_bytes) {
@@ -232,6 +274,8 @@ Result<PublicKey> parse_public_key_text(std::string_view line) {
 
 struct Verifier::Impl {
   Pkey pkey;  // RSA and ECDSA; Ed25519 goes through libsodium
+  // ECDSA: the curve's digest. RSA: rsa-sha2-256 and rsa-sha2-512.
+  std::unique_ptr<PreparedVerify> sha256, sha512, curve_digest;
 };
 
 Result<Verifier> Verifier::create(const PublicKey& key) {
@@ -241,9 +285,12 @@ Result<Verifier> Verifier::create(const PublicKey& key) {
   if (key.type == KeyType::rsa) {
     MID_TRY(pkey, make_rsa(key));
     impl->pkey = std::move(pkey);
+    impl->sha256 = std::make_unique<PreparedVerify>(impl->pkey.get(), md_sha256());
+    impl->sha512 = std::make_unique<PreparedVerify>(impl->pkey.get(), md_sha512());
   } else if (is_ecdsa(key.type)) {
     MID_TRY(pkey, make_ecdsa(key));
     impl->pkey = std::move(pkey);
+    impl->curve_digest = std::make_unique<PreparedVerify>(impl->pkey.get(), curve_of(key.type).digest());
   }
   Verifier v;
   v.key_ = key;
@@ -270,14 +317,14 @@ Status Verifier::verify(Bytes signature, Bytes data) const {
       return crypto_error("signature algorithm " + alg + " does not fit an " + std::string(key_type_name(key_.type)) + " key");
     const EcdsaCurve& curve = curve_of(key_.type);
     MID_TRY(der, ecdsa_sig_to_der(sig, curve.field_bytes));
-    if (!evp_verify(impl_->pkey.get(), curve.digest(), der, data)) return crypto_error("ECDSA signature does not verify");
+    if (!impl_->curve_digest->verify(der, data)) return crypto_error("ECDSA signature does not verify");
     return {};
   }
-  const EVP_MD* md = nullptr;
+  PreparedVerify* prepared = nullptr;
   if (alg == "rsa-sha2-256") {
-    md = md_sha256();
+    prepared = impl_->sha256.get();
   } else if (alg == "rsa-sha2-512") {
-    md = md_sha512();
+    prepared = impl_->sha512.get();
   } else if (alg == "ssh-rsa") {
     return crypto_error("SHA-1 RSA signatures (ssh-rsa) are refused");
   } else {
@@ -288,7 +335,7 @@ Status Verifier::verify(Bytes signature, Bytes data) const {
   if (sig.size() > modulus_bytes) return crypto_error("RSA signature is longer than the modulus");
   ByteVector padded(modulus_bytes - sig.size(), 0);
   padded.insert(padded.end(), sig.begin(), sig.end());
-  if (!evp_verify(impl_->pkey.get(), md, padded, data)) return crypto_error("RSA signature does not verify");
+  if (!prepared->verify(padded, data)) return crypto_error("RSA signature does not verify");
   return {};
 }
 

@@ -16,6 +16,7 @@
 #include "machineid/audit.h"
 #include "machineid/config.h"
 #include "machineid/encoding.h"
+#include "machineid/rfc3339.h"
 
 namespace machineidctl {
 namespace {
@@ -39,14 +40,6 @@ std::optional<std::int64_t> parse_since(const std::string& s) {
   return static_cast<std::int64_t>(std::time(nullptr)) - ago->count();
 }
 
-std::string iso_time(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  char buf[32] = "?";
-  if (gmtime_r(&tt, &tm) != nullptr) std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 void print(const AuditEntry& e, bool json) {
   if (json) {
     std::cout << machineid::audit_json(e.record, e.time) << "\n";
@@ -55,7 +48,7 @@ void print(const AuditEntry& e, bool json) {
   // What the trail holds may have been written by anyone who can write to
   // the journal or the file: escaped for the terminal like everything else.
   using machineid::escape_untrusted;
-  std::printf("%s  %-17s %-10s %-12s %s\n", iso_time(e.time).c_str(), machineid::audit_event_name(e.record.event),
+  std::printf("%s  %-17s %-10s %-12s %s\n", machineid::format_rfc3339(e.time).c_str(), machineid::audit_event_name(e.record.event),
               e.record.reason.empty() ? "-" : escape_untrusted(e.record.reason).c_str(),
               escape_untrusted(e.record.who.correlation_id.substr(0, 12)).c_str(), escape_untrusted(e.message).c_str());
 }

@@ -1,7 +1,6 @@
 // machineidctl sessions: the certificate sessions the daemon knows, and
 // ending one.
 #include <cstdint>
-#include <ctime>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -9,18 +8,10 @@
 
 #include "commands.h"
 #include "machineid/protocol.h"
+#include "machineid/rfc3339.h"
 
 namespace machineidctl {
 namespace {
-
-std::string utc(std::int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  char buf[32];
-  if (gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    return std::to_string(seconds);
-  return buf;
-}
 
 std::string text(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
@@ -36,7 +27,7 @@ void print_sessions(const nlohmann::json& j) {
       << "AGE" << "ENDS\n";
   for (const auto& s : j["sessions"]) {
     std::string ends = s.value("ending_since", nlohmann::json()).is_number() ? "ending now"
-                       : s["ends_at"].is_number()                           ? utc(s["ends_at"].get<std::int64_t>())
+                       : s["ends_at"].is_number()                           ? machineid::format_rfc3339(s["ends_at"].get<std::int64_t>())
                                                                             : "-";
     out << std::setw(26) << text(s, "id") << std::setw(16) << text(s, "login") << std::setw(8)
         << (s["uid"].get<std::int64_t>() < 0 ? std::string("-") : std::to_string(s["uid"].get<std::int64_t>()))

@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -14,6 +13,7 @@
 #include "commands.h"
 #include "machineid/client.h"
 #include "machineid/config.h"
+#include "machineid/rfc3339.h"
 #include "machineid/sudoers.h"
 
 namespace machineidctl {
@@ -21,12 +21,7 @@ namespace {
 
 std::string utc(const nlohmann::json& seconds) {
   if (!seconds.is_number_integer() || seconds.get<std::int64_t>() == 0) return "-";
-  std::time_t t = seconds.get<std::time_t>();
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return machineid::format_rfc3339(seconds.get<std::int64_t>());
 }
 
 // Logins, groups and bot names come from certificates and roles: every
