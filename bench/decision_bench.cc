@@ -90,7 +90,7 @@ Setup make_setup(const std::string& kind) {
   s.np.cas = std::move(*cas);
   auto krl = Krl::load(std::string(std::getenv("MID_BENCH_DIR")) + "/revoked.krl");
   if (!krl.ok()) std::abort();
-  s.np.krl.emplace(std::move(*krl));
+  s.np.krl = std::make_shared<const Krl>(std::move(*krl));
   s.blob = std::move(*blob);
   s.cert = *parse_certificate(s.blob);
   WireReader r(s.cert.signature);

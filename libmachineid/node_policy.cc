@@ -19,7 +19,7 @@ void load_revocations(NodePolicy& np) {
   if (path.empty() || (stat(path.c_str(), &st) != 0 && errno == ENOENT)) return;
   auto krl = Krl::load(path);
   if (krl.ok()) {
-    np.krl.emplace(std::move(*krl));
+    np.krl = std::make_shared<const Krl>(std::move(*krl));
   } else {
     np.krl_error = krl.error().message;
   }

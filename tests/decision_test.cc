@@ -287,7 +287,7 @@ TEST_F(DecisionTest, RevokedSerialIsDeniedAndOthersAllowed) {
   spec.serial = 7;
   auto krl = Krl::load(kg.make_krl("krl", "serial: 7\n", ca + ".pub"));
   ASSERT_TRUE(krl.ok()) << krl.error().message;
-  np.krl.emplace(std::move(*krl));
+  np.krl = std::make_shared<const Krl>(std::move(*krl));
   EXPECT_DENIED(decide_for(spec), Reason::revoked);
   spec.serial = 8;
   EXPECT_ALLOWED(decide_for(spec));
@@ -296,7 +296,7 @@ TEST_F(DecisionTest, RevokedSerialIsDeniedAndOthersAllowed) {
 TEST_F(DecisionTest, RevokedKeyIdIsDenied) {
   auto krl = Krl::load(kg.make_krl("krl", "id: bot-ci\n", ca + ".pub"));
   ASSERT_TRUE(krl.ok()) << krl.error().message;
-  np.krl.emplace(std::move(*krl));
+  np.krl = std::make_shared<const Krl>(std::move(*krl));
   EXPECT_DENIED(decide_for(bot()), Reason::revoked);
 }
 

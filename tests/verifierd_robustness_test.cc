@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -464,6 +465,8 @@ TEST_F(RobustnessTest, DescriptorsRunningOutDuringAReloadKeepTheKrlAndRetry) {
   // open a pipe): with none left it reports errors that are not the daemon's.
   GTEST_SKIP() << "not under the sanitizers";
 #endif
+  // A KRL file that has not changed is not read again: touch it.
+  ASSERT_EQ(utimes(h.krl_file().c_str(), nullptr), 0);
   rlimit saved{};
   ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, nullptr, &saved), 0);
   rlimit none{3, saved.rlim_max};  // below every descriptor it holds: no open() succeeds
@@ -487,6 +490,28 @@ TEST_F(RobustnessTest, DescriptorsRunningOutDuringAReloadKeepTheKrlAndRetry) {
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   EXPECT_TRUE(reply->allowed) << reply->reason << ": " << reply->detail;
   EXPECT_EQ(daemon_log().find("denying every certificate"), std::string::npos) << daemon_log();
+}
+
+// A reload whose KRL file is the one in force (same inode, size, times)
+// keeps that KRL rather than holding a second copy while it reads the same
+// bytes again: with no descriptor to be had, everything else fails to load
+// and the KRL does not.
+TEST_F(RobustnessTest, AnUnchangedKrlIsNotReadAgain) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "not under the sanitizers";
+#endif
+  rlimit saved{};
+  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, nullptr, &saved), 0);
+  rlimit none{3, saved.rlim_max};
+  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &none, nullptr), 0);
+  h.signal_daemon(SIGHUP);
+  bool failed = eventually([&] { return daemon_log().find("cannot list: Too many open files") != std::string::npos; });
+  ASSERT_EQ(prlimit(pid, RLIMIT_NOFILE, &saved, nullptr), 0);
+  ASSERT_TRUE(failed) << daemon_log();
+  EXPECT_EQ(daemon_log().find("revoked_keys: " + h.krl_file()), std::string::npos) << daemon_log();
+  auto reply = ask_fresh();
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_TRUE(reply->allowed) << reply->reason << ": " << reply->detail;
 }
 
 }  // namespace

@@ -91,8 +91,9 @@ Status Engine::start(std::int64_t now) {
   if (!config.ok()) return config.error();
   reload_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (reload_fd_ < 0) return make_error(Errc::io, std::string("eventfd: ") + std::strerror(errno));
-  policy_ = std::make_unique<NodePolicy>();
-  policy_->config = std::move(*config);
+  auto initial = std::make_shared<NodePolicy>();
+  initial->config = std::move(*config);
+  policy_ = std::move(initial);
   // The first load runs here, before the socket is served; it is also the
   // host users' first load, repeated on each reload until it succeeds.
   host_users_ = std::make_unique<HostUsers>(policy_->config.daemon.state_dir + "/" + std::string(kUserDbFileName),
@@ -186,15 +187,26 @@ PolicyLoad load_fresh_policy(const std::string& config_path, const NodePolicy& l
   // corrupt denies every certificate, as sshd's RevokedKeys does. Running
   // out of descriptors or memory says nothing about the file: the KRL in
   // force stays in force while the load is retried.
+  // A KRL file that has not changed since the last good load (same inode,
+  // size, modification and change times; stat()ed before reading, so a
+  // replacement in between is read again next time) is kept as it is.
   const std::string& krl_path = fresh.config.policy.revoked_keys;
   struct stat st {};
-  if (!krl_path.empty() && !(stat(krl_path.c_str(), &st) != 0 && errno == ENOENT)) {
-    auto krl = with_retries([&]() -> Result<Krl> {
+  bool stated = !krl_path.empty() && stat(krl_path.c_str(), &st) == 0;
+  if (!krl_path.empty() && !(!stated && errno == ENOENT)) {
+    std::optional<NodePolicy::FileVersion> version;
+    if (stated) version = NodePolicy::FileVersion{st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+    bool unchanged = version && last_good.krl && last_good.krl_version == version &&
+                     last_good.config.policy.revoked_keys == krl_path;
+    auto krl = with_retries([&]() -> Result<std::shared_ptr<const Krl>> {
       MID_CHECK(check_trusted_path(krl_path));
-      return Krl::load(krl_path);
+      if (unchanged) return last_good.krl;
+      MID_TRY(loaded, Krl::load(krl_path));
+      return std::make_shared<const Krl>(std::move(loaded));
     });
     if (krl.ok()) {
-      fresh.krl.emplace(std::move(*krl));
+      fresh.krl = std::move(*krl);
+      fresh.krl_version = version;
       note("revoked_keys", Status{});
     } else if (krl.error().code == Errc::transient) {
       out.keep_krl = true;
@@ -283,7 +295,8 @@ void Engine::apply(PolicyLoad load, const std::string& trigger, std::int64_t now
   }
   NodePolicy& fresh = *load.policy;
   if (load.keep_krl && loaded_once_) {
-    fresh.krl = std::move(policy_->krl);
+    fresh.krl = policy_->krl;
+    fresh.krl_version = policy_->krl_version;
     fresh.krl_error = policy_->krl_error;
   } else if (load.keep_krl) {
     // At start there is no KRL in force to keep: deny until it loads.
@@ -375,36 +388,53 @@ Status Engine::forget_user(const std::string& login, std::int64_t now) {
 }
 
 DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_t now) {
+  auto begun = begin_decide(request, peer, now);
+  if (auto* reply = std::get_if<DecideReply>(&begun)) return std::move(*reply);
+  auto& pending = std::get<PendingDecide>(begun);
+  Decision d = machineid::decide(pending.decision_request(now), *policy_);
+  return finish_decide(std::move(pending), std::move(d), *policy_, now);
+}
+
+std::variant<DecideReply, Engine::PendingDecide> Engine::begin_decide(const DecideRequest& request, pid_t peer,
+                                                                      std::int64_t now) {
   ++counters_.requests;
   // One connection, one decision: sshd asks the helper more than once per
   // key, and those answers come from the connection's first decision. PAM's
   // re-check (with the client's address) is decided again under the same
   // correlation id, and audited only when its outcome differs.
-  std::optional<ConnectionProcess> process = sshd_connection(peer, request.asker);
-  std::optional<std::string> connection;
-  if (process) connection = process->key();
-  std::string attempt = connection ? *connection + '\0' + hex(sha256(as_bytes(request.certificate))) + '\0' +
-                                         request.login
-                                   : std::string();
-  const Cached* earlier = nullptr;
-  if (connection) {
-    auto it = cache_.find(attempt);
+  PendingDecide p;
+  p.request = request;
+  p.peer = peer;
+  p.process = sshd_connection(peer, request.asker);
+  if (p.process) p.connection = p.process->key();
+  if (p.connection) {
+    p.attempt = *p.connection + '\0' + hex(sha256(as_bytes(request.certificate))) + '\0' + request.login;
+    auto it = cache_.find(p.attempt);
     if (it != cache_.end() && it->second.expires > now) {
       if (request.asker == Asker::principals) {
         ++counters_.cache_hits;
         ++(it->second.reply.allowed ? counters_.allowed : counters_.denied);
         return it->second.reply;
       }
-      earlier = &it->second;
+      p.earlier.emplace(it->second.reply.allowed, it->second.reply.reason);
     }
   }
-
   auto blob = base64_decode(request.certificate);
-  ByteVector bytes = blob.ok() ? std::move(*blob) : ByteVector{};
-  std::optional<std::string> source;
-  if (!request.source.empty()) source = request.source;
-  Decision d = machineid::decide(Request{bytes, request.login, source, now}, *policy_);
-  if (!blob.ok()) d.detail = "certificate: " + blob.error().message;
+  if (blob.ok()) {
+    p.certificate = std::move(*blob);
+  } else {
+    p.certificate_error = "certificate: " + blob.error().message;
+  }
+  return p;
+}
+
+DecideReply Engine::finish_decide(PendingDecide&& p, Decision d, const NodePolicy& decided_on, std::int64_t now) {
+  // A reload put another policy in force meanwhile (a lock, a KRL): the
+  // answer must be the policy's in force now.
+  if (&decided_on != policy_.get()) d = machineid::decide(p.decision_request(now), *policy_);
+  const DecideRequest& request = p.request;
+  const std::optional<std::string>& connection = p.connection;
+  if (p.certificate_error) d.detail = *p.certificate_error;
 
   // The host user must be durable before the allow is answered: sshd starts
   // the session with the uid it resolved before authentication right after.
@@ -459,13 +489,12 @@ DecideReply Engine::decide(const DecideRequest& request, pid_t peer, std::int64_
   reply.host_user = d.allowed && host_user;
   if (d.allowed) reply.key_options = authorized_keys_options(d);
   if (reply.host_user && request.asker == Asker::pam) std::tie(reply.sudoers_file, reply.sudoers) = sudoers_file;
-  if (!earlier || earlier->reply.allowed != reply.allowed || earlier->reply.reason != reply.reason)
-    audit_->write(record);
+  if (!p.earlier || p.earlier->first != reply.allowed || p.earlier->second != reply.reason) audit_->write(record);
   ++(reply.allowed ? counters_.allowed : counters_.denied);
   if (connection && request.asker == Asker::principals)
-    remember(cache_, attempt, Cached{reply, now + kConnectionSeconds}, now);
+    remember(cache_, p.attempt, Cached{reply, now + kConnectionSeconds}, now);
   // The session this PAM check lets open runs under this certificate.
-  if (process && process->sshd && request.asker == Asker::pam && reply.allowed) {
+  if (p.process && p.process->sshd && request.asker == Asker::pam && reply.allowed) {
     if (!uid) uid = login_uid(request.login);
     remember(allowed_logins_, *connection,
              AllowedLogin{request.certificate, request.login, reply, session_deadline(d), uid,

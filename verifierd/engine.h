@@ -12,12 +12,14 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "machineid/audit.h"
 #include "machineid/ca_refresh.h"
 #include "machineid/decision.h"
 #include "machineid/protocol.h"
+#include "connection.h"
 #include "host_users.h"
 #include "sessions.h"
 #include "terminate.h"
@@ -90,6 +92,32 @@ class Engine {
   // Decides for `peer` (the asking process, from SO_PEERCRED): once per
   // sshd connection and certificate and login (see connection.h).
   machineid::DecideReply decide(const machineid::DecideRequest& request, pid_t peer, std::int64_t now);
+  // The same in steps, so that the pure decision (the signature check) can
+  // run on another thread: begin_decide() answers from the connection's
+  // earlier decision or says what to decide; machineid::decide() runs on
+  // policy() as it was then; finish_decide() does everything with state.
+  // A decision made on a policy no longer in force is made again.
+  struct PendingDecide {
+    machineid::DecideRequest request;
+    pid_t peer = 0;
+    std::optional<ConnectionProcess> process;
+    std::optional<std::string> connection;
+    std::string attempt;  // the cache key
+    std::optional<std::pair<bool, std::string>> earlier;  // allowed and reason decided before, for PAM
+    machineid::ByteVector certificate;  // decoded; empty when it did not decode
+    std::optional<std::string> certificate_error;
+    machineid::Request decision_request(std::int64_t now) const {
+      std::optional<std::string> source;
+      if (!request.source.empty()) source = request.source;
+      return machineid::Request{certificate, request.login, source, now};
+    }
+  };
+  std::variant<machineid::DecideReply, PendingDecide> begin_decide(const machineid::DecideRequest& request, pid_t peer,
+                                                                   std::int64_t now);
+  machineid::DecideReply finish_decide(PendingDecide&& pending, machineid::Decision d,
+                                       const machineid::NodePolicy& decided_on, std::int64_t now);
+  // The policy in force, shared with decisions running elsewhere.
+  std::shared_ptr<const machineid::NodePolicy> policy() const { return policy_; }
   // A PAM session's open or close, from `peer` (sshd's process for the
   // connection): the audit trail, and the session table, which takes the
   // certificate the connection's PAM check allowed.
@@ -155,8 +183,8 @@ class Engine {
   std::string config_path_;
   // The policy in force. Only the loop thread replaces it, and only after
   // the load thread (which reads it as the last good one) has been joined;
-  // while a load runs both threads only read it.
-  std::unique_ptr<machineid::NodePolicy> policy_;
+  // decision threads keep the snapshot they were given alive.
+  std::shared_ptr<const machineid::NodePolicy> policy_;
   // The load in progress: its thread, its trigger, and its result, handed
   // over under the mutex and announced on reload_fd_ (an eventfd).
   std::thread worker_;

@@ -82,6 +82,7 @@ Server::Server(Engine& engine, int listen_fd, uid_t client_uid)
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, EPOLLIN);
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, inotify_fd_, EPOLLIN);
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, engine_.reload_fd(), EPOLLIN);
+  if (pool_.ready_fd() >= 0) epoll_set(epoll_fd_, EPOLL_CTL_ADD, pool_.ready_fd(), EPOLLIN);
   std::uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
     // Twice per period, as sd_watchdog_enabled(3) advises.
@@ -154,7 +155,7 @@ bool Server::make_room() {
   int oldest = -1;
   std::int64_t oldest_deadline = 0;
   for (const auto& [fd, c] : connections_) {
-    bool idle = c.in.empty() && c.out.empty() && c.awaiting_reload == 0;
+    bool idle = c.in.empty() && c.out.empty() && c.awaiting_reload == 0 && c.awaiting_decision == 0;
     if (idle && (oldest < 0 || c.deadline_ms < oldest_deadline)) {
       oldest = fd;
       oldest_deadline = c.deadline_ms;
@@ -211,6 +212,7 @@ void Server::accept_all(std::int64_t now) {
       continue;
     }
     Connection& c = connections_[fd];
+    c.fd = fd;
     c.uid = cred.uid;
     c.pid = cred.pid;
     c.deadline_ms = now + kRequestDeadlineMs;
@@ -278,7 +280,8 @@ void Server::service(int fd) {
     if (!handle_frames(c)) return close_connection(fd);
     if (c.out.size() == queued) break;  // nothing complete to answer
   }
-  if (c.peer_done && c.out.empty() && c.awaiting_reload == 0) return close_connection(fd);
+  if (c.peer_done && c.out.empty() && c.awaiting_reload == 0 && c.awaiting_decision == 0)
+    return close_connection(fd);
   std::uint32_t events = 0;
   if (!blocked(c) && !c.peer_done) events |= EPOLLIN | EPOLLRDHUP;
   if (!c.out.empty()) events |= EPOLLOUT;
@@ -307,6 +310,10 @@ bool Server::handle_frames(Connection& c) {
       c.deadline_ms = now_ms() + kReloadReplyDeadlineMs;
       break;
     }
+    if (kind.ok() && *kind == MessageKind::decide) {
+      if (!start_decide(payload, c)) return false;
+      continue;
+    }
     ByteVector reply = handle(payload, c);
     if (reply.empty()) {
       ++engine_.counters().bad_frames;
@@ -325,11 +332,6 @@ ByteVector Server::handle(const ByteVector& payload, const Connection& c) {
   auto kind = peek_kind(payload);
   if (!kind.ok()) return {};
   switch (*kind) {
-    case MessageKind::decide: {
-      auto request = decode_decide_request(payload);
-      if (!request.ok()) return {};
-      return encode(engine_.decide(*request, c.pid, wall_seconds()));
-    }
     case MessageKind::status:
       return encode(StatusReply{true, engine_.status_json(wall_seconds())}, MessageKind::status);
     case MessageKind::reload:
@@ -369,10 +371,59 @@ ByteVector Server::handle(const ByteVector& payload, const Connection& c) {
       if (!killed.ok()) return encode_error(killed.error().message);
       return encode(StatusReply{true, engine_.sessions_json(wall_seconds())}, MessageKind::kill_session);
     }
+    case MessageKind::decide:  // taken in handle_frames
     case MessageKind::error:
       return {};
   }
   return {};
+}
+
+bool Server::start_decide(const ByteVector& payload, Connection& c) {
+  auto request = decode_decide_request(payload);
+  if (!request.ok()) {
+    ++engine_.counters().bad_frames;
+    return false;
+  }
+  std::int64_t now = wall_seconds();
+  auto begun = engine_.begin_decide(*request, c.pid, now);
+  auto* pending = std::get_if<Engine::PendingDecide>(&begun);
+  if (pending) {
+    auto policy = engine_.policy();
+    std::uint64_t ticket = ++next_ticket_;
+    DecisionPool::Job job{ticket, policy, pending->certificate, pending->request.login, std::nullopt, now};
+    job.source = pending->decision_request(now).source;
+    if (pool_.submit(std::move(job))) {
+      c.awaiting_decision = ticket;
+      deferred_.emplace(ticket, Deferred{c.fd, c.serial, std::move(*pending)});
+      return true;
+    }
+    Decision d = machineid::decide(pending->decision_request(now), *policy);
+    begun = engine_.finish_decide(std::move(*pending), std::move(d), *policy, now);
+  }
+  ByteVector framed = frame(encode(std::get<DecideReply>(begun)));
+  c.out.insert(c.out.end(), framed.begin(), framed.end());
+  c.deadline_ms = now_ms() + kRequestDeadlineMs;
+  return true;
+}
+
+void Server::finish_decisions() {
+  for (auto& done : pool_.take()) {
+    auto it = deferred_.find(done.ticket);
+    if (it == deferred_.end()) continue;
+    Deferred deferred = std::move(it->second);
+    deferred_.erase(it);
+    // Finished even when the peer has gone: the audit trail and a host
+    // user's grant do not depend on who reads the answer.
+    DecideReply reply =
+        engine_.finish_decide(std::move(deferred.pending), std::move(done.decision), *done.policy, wall_seconds());
+    auto c = connections_.find(deferred.fd);
+    if (c == connections_.end() || c->second.serial != deferred.serial) continue;
+    c->second.awaiting_decision = 0;
+    ByteVector framed = frame(encode(reply));
+    c->second.out.insert(c->second.out.end(), framed.begin(), framed.end());
+    c->second.deadline_ms = now_ms() + kRequestDeadlineMs;
+    service(deferred.fd);
+  }
 }
 
 void Server::reload(const std::string& trigger) { engine_.request_reload(trigger); }
@@ -463,6 +514,8 @@ int Server::run() {
         drain_inotify();
       } else if (fd == engine_.reload_fd()) {
         finish_reload();
+      } else if (fd == pool_.ready_fd()) {
+        finish_decisions();
       }
     }
     std::int64_t now = now_ms();

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "decision_pool.h"
 #include "engine.h"
 
 namespace verifierd {
@@ -60,18 +61,23 @@ class Server {
 
  private:
   struct Connection {
+    int fd = -1;
     machineid::ByteVector in, out;
     std::int64_t deadline_ms = 0;
     uid_t uid = 0;
     // The load generation this peer's reload request waits for; 0: none.
     std::uint64_t awaiting_reload = 0;
+    // The ticket of this peer's decision running on the pool; 0: none.
+    // Nothing more is read from the peer until it is answered, so its
+    // replies keep the order of its requests.
+    std::uint64_t awaiting_decision = 0;
     bool peer_done = false;    // the peer shut down its side: answer, then close
     std::uint32_t events = 0;  // what epoll watches for it
     std::uint32_t serial = 0;  // tells it from an earlier peer on the same descriptor
     pid_t pid = 0;
   };
   static bool blocked(const Connection& c) {
-    return c.awaiting_reload != 0 || c.out.size() >= kMaxQueuedReplyBytes;
+    return c.awaiting_reload != 0 || c.awaiting_decision != 0 || c.out.size() >= kMaxQueuedReplyBytes;
   }
 
   void accept_all(std::int64_t now);
@@ -88,6 +94,10 @@ class Server {
   void drain_inotify();
   void reload(const std::string& trigger);
   void finish_reload();
+  // Takes a decide request: answered at once (cached, or decided here when
+  // the pool does not take it) or handed to the pool; false closes.
+  bool start_decide(const machineid::ByteVector& payload, Connection& c);
+  void finish_decisions();
   void expire_connections(std::int64_t now_ms);
   int next_timeout(std::int64_t now_ms) const;
 
@@ -107,6 +117,17 @@ class Server {
   std::int64_t accept_paused_until_ms_ = 0;                      // 0: accepting
   std::int64_t watchdog_interval_ms_ = 0, watchdog_due_ms_ = 0;  // 0: no watchdog
   std::int64_t last_warning_ms_ = INT64_MIN / 2;
+  // Decisions on the pool: the peer that asked (descriptor and serial) and
+  // what finishing needs, by ticket.
+  struct Deferred {
+    int fd;
+    std::uint32_t serial;
+    Engine::PendingDecide pending;
+  };
+  std::map<std::uint64_t, Deferred> deferred_;
+  std::uint64_t next_ticket_ = 0;
+  // Last: its threads are joined before anything they could reach goes.
+  DecisionPool pool_;
 };
 
 }  // namespace verifierd

@@ -2,6 +2,10 @@
 // names: CA keys, roles and locks, the KRL.
 #pragma once
 
+#include <sys/types.h>
+
+#include <ctime>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -18,9 +22,24 @@ struct NodePolicy {
   CaSet cas;
   Policy policy;
   // The KRL, if one is configured and present. When krl_error is set the
-  // KRL could not be read or parsed and every certificate is denied.
-  std::optional<Krl> krl;
+  // KRL could not be read or parsed and every certificate is denied. Shared:
+  // a reload whose KRL file did not change keeps this one, rather than
+  // holding two copies of a large list while it loads the same bytes again.
+  std::shared_ptr<const Krl> krl;
   std::optional<std::string> krl_error;
+  // Which file `krl` was read from, as it was then.
+  struct FileVersion {
+    dev_t device = 0;
+    ino_t inode = 0;
+    off_t size = 0;
+    timespec modified{}, changed{};
+    bool operator==(const FileVersion& o) const {
+      return device == o.device && inode == o.inode && size == o.size && modified.tv_sec == o.modified.tv_sec &&
+             modified.tv_nsec == o.modified.tv_nsec && changed.tv_sec == o.changed.tv_sec &&
+             changed.tv_nsec == o.changed.tv_nsec;
+    }
+  };
+  std::optional<FileVersion> krl_version;
 };
 
 // Loads CA keys, roles, locks and the KRL named by `config`, as the daemon
