@@ -124,6 +124,43 @@ TEST_F(VerifierdTest, BadFramesCloseTheConnectionNotTheDaemon) {
   EXPECT_EQ(status()["counters"]["bad_frames"], 4);
 }
 
+// Decisions run beside the event loop; one peer's requests are still
+// answered in the order it sent them, each with its own outcome.
+TEST_F(VerifierdTest, PipelinedRequestsAreAnsweredInOrder) {
+  ByteVector both;
+  for (int i = 0; i < 8; ++i) {
+    DecideRequest r{Asker::cli, i % 2 ? "daemon" : "root", "ssh-ed25519-cert-v01@openssh.com", cert,
+                    "192.0.2." + std::to_string(i)};
+    ByteVector framed = frame(encode(r));
+    both.insert(both.end(), framed.begin(), framed.end());
+  }
+  int fd = connect_raw();
+  ASSERT_EQ(write(fd, both.data(), both.size()), static_cast<ssize_t>(both.size()));
+  ByteVector in;
+  std::vector<DecideReply> replies;
+  while (replies.size() < 8) {
+    std::uint8_t buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    ASSERT_GT(n, 0) << "after " << replies.size() << " replies";
+    in.insert(in.end(), buf, buf + n);
+    while (in.size() >= 4) {
+      auto length = frame_length(Bytes(in).first(4));
+      ASSERT_TRUE(length.ok());
+      if (in.size() < 4 + *length) break;
+      auto reply = decode_decide_reply(ByteVector(in.begin() + 4, in.begin() + 4 + *length));
+      ASSERT_TRUE(reply.ok()) << reply.error().message;
+      replies.push_back(*reply);
+      in.erase(in.begin(), in.begin() + 4 + *length);
+    }
+  }
+  close(fd);
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    EXPECT_EQ(replies[i].allowed, i % 2 == 0) << i;
+    EXPECT_EQ(replies[i].reason, i % 2 ? "principal" : "ok") << i;
+  }
+  EXPECT_GE(status()["counters"]["decision_threads"].get<int>(), 1);
+}
+
 TEST_F(VerifierdTest, StuckClientDoesNotDelayOthersAndIsDroppedAtItsDeadline) {
   int stuck = connect_raw();
   const std::uint8_t half[] = {0, 0, 0, 50, 1};  // a frame that never completes

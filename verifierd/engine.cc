@@ -756,7 +756,7 @@ std::string Engine::status_json(std::int64_t now) const {
   j["counters"] = {{"requests", counters_.requests},     {"allowed", counters_.allowed},
                    {"denied", counters_.denied},         {"cache_hits", counters_.cache_hits},
                    {"bad_frames", counters_.bad_frames}, {"refused_peers", counters_.refused_peers},
-                   {"reloads", counters_.reloads}};
+                   {"reloads", counters_.reloads},       {"decision_threads", counters_.decision_threads}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -155,6 +155,7 @@ class Engine {
   struct Counters {
     std::uint64_t requests = 0, allowed = 0, denied = 0, cache_hits = 0, bad_frames = 0, refused_peers = 0,
                   reloads = 0;
+    unsigned decision_threads = 0;  // the pool's, beside the event loop
   };
   Counters& counters() { return counters_; }
 

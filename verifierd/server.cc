@@ -78,6 +78,7 @@ Server::Server(Engine& engine, int listen_fd, uid_t client_uid)
     log(Priority::error, std::string("cannot set up the event loop: ") + std::strerror(errno));
     std::abort();
   }
+  engine_.counters().decision_threads = pool_.threads();
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, EPOLLIN);
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, EPOLLIN);
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, inotify_fd_, EPOLLIN);
