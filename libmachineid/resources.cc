@@ -19,8 +19,9 @@ namespace {
 
 std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-std::string at_line(std::string_view source, const YAML::Mark& mark) {
-  return std::string(source) + (mark.is_null() ? "" : ":" + std::to_string(mark.line + 1));
+// `line_offset`: the lines of the stream before the text the mark is in.
+std::string at_line(std::string_view source, const YAML::Mark& mark, int line_offset = 0) {
+  return std::string(source) + (mark.is_null() ? "" : ":" + std::to_string(line_offset + mark.line + 1));
 }
 
 // Walks a file's YAML events before any node is built, bounding what
@@ -32,9 +33,12 @@ class YamlBounds final : public YAML::EventHandler {
   explicit YamlBounds(std::string_view source) : source_(source) {}
 
   const std::string& error() const { return error_; }
+  // Where each document begins, so they can be built one at a time.
+  const std::vector<YAML::Mark>& document_starts() const { return starts_; }
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
     if (++documents_ > kMaxResources) fail({}, "more than " + std::to_string(kMaxResources) + " documents");
+    starts_.push_back(mark);
   }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor, std::nullopt); }
@@ -114,6 +118,7 @@ class YamlBounds final : public YAML::EventHandler {
   std::size_t documents_ = 0, nodes_ = 0, alias_nodes_ = 0;
   std::vector<std::size_t> sizes_;  // by anchor: nodes of the anchored node
   std::vector<Frame> stack_;
+  std::vector<YAML::Mark> starts_;
 };
 
 bool present(const YAML::Node& node) { return node.IsDefined() && !node.IsNull(); }
@@ -149,6 +154,8 @@ std::string& target_field(LockTarget& t, std::string_view key) {
 class ResourceReader {
  public:
   ResourceReader(std::string_view source, Policy& staged) : source_(source), staged_(staged) {}
+  // The document read next begins this many lines into the file.
+  void set_line_offset(int lines) { line_offset_ = lines; }
 
   // The document's kind and name, as far as they can be read.
   static std::pair<std::string, std::string> identify(const YAML::Node& doc) {
@@ -172,7 +179,7 @@ class ResourceReader {
     return kind == "role" ? role(doc, std::move(name)) : lock(doc, std::move(name));
   }
 
-  std::string where(const YAML::Node& at) const { return at_line(source_, at.Mark()); }
+  std::string where(const YAML::Node& at) const { return at_line(source_, at.Mark(), line_offset_); }
 
  private:
   Error error(const YAML::Node& at, std::string_view field, std::string_view what) const {
@@ -386,6 +393,7 @@ class ResourceReader {
 
   std::string_view source_;
   Policy& staged_;
+  int line_offset_ = 0;
 };
 
 // Records an error that takes a whole file down.
@@ -457,6 +465,32 @@ void load_directory(const std::string& dir, ResourceFile kind, Policy& into) {
   }
 }
 
+// Reads one built document into `staged`. One that does not load is
+// recorded in `into`: a lock's error, or a role's by name, so that its
+// holders are denied.
+Status read_document(ResourceReader& reader, const YAML::Node& doc, std::string_view source, int line_offset,
+                     Policy& into, Policy& staged, ResourceFile kind) {
+  Status loaded;
+  try {
+    loaded = reader.document(doc);
+  } catch (const YAML::Exception& e) {
+    loaded = make_error(Errc::malformed, at_line(source, e.mark, line_offset) + ": malformed YAML: " + e.msg);
+  }
+  if (loaded.ok()) return loaded;
+  auto [doc_kind, name] = ResourceReader::identify(doc);
+  if (doc_kind == "lock" || (doc_kind.empty() && kind == ResourceFile::locks)) {
+    into.lock_errors.push_back(loaded.error().message);
+    return loaded;
+  }
+  into.role_errors.push_back(loaded.error().message);
+  if (!name.empty()) {
+    into.broken_roles[name] = loaded.error().message;
+    staged.roles.erase(name);
+    into.roles.erase(name);
+  }
+  return loaded;
+}
+
 }  // namespace
 
 Status parse_resources(std::string_view yaml, std::string_view source, Policy& into, ResourceFile kind) {
@@ -465,7 +499,7 @@ Status parse_resources(std::string_view yaml, std::string_view source, Policy& i
                        make_error(Errc::limit, std::string(source) + ": larger than " +
                                                    std::to_string(kMaxResourceFileBytes) + " bytes"));
   const std::string text(yaml);
-  std::vector<YAML::Node> documents;
+  std::vector<YAML::Mark> starts;
   try {
     std::istringstream in(text);
     YAML::Parser parser(in);
@@ -474,33 +508,45 @@ Status parse_resources(std::string_view yaml, std::string_view source, Policy& i
     }
     if (!bounds.error().empty())
       return file_failed(into, kind, make_error(Errc::limit, bounds.error()));
-    documents = YAML::LoadAll(text);
+    starts = bounds.document_starts();
   } catch (const YAML::Exception& e) {
     return file_failed(into, kind,
                        make_error(Errc::malformed, at_line(source, e.mark) + ": malformed YAML: " + e.msg));
   }
+  // The whole stream parsed within bounds. Its documents are built one at
+  // a time from their own text, so a stream of 100 000 locks never holds
+  // 100 000 node trees at once. A stream with directives (%YAML, %TAG,
+  // which apply to the document after them) is built whole instead.
+  const bool directives = text.starts_with('%') || text.find("\n%") != std::string::npos;
+  std::size_t count = directives ? 1 : starts.size();
   Policy staged;
   ResourceReader reader(source, staged);
   Status first;
-  for (const YAML::Node& doc : documents) {
+  for (std::size_t i = 0; i < count; ++i) {
+    std::vector<YAML::Node> documents;
+    int line_offset = 0;
     Status loaded;
     try {
-      loaded = reader.document(doc);
+      if (directives) {
+        documents = YAML::LoadAll(text);
+      } else {
+        auto begin = static_cast<std::size_t>(starts[i].pos);
+        auto end = i + 1 < starts.size() ? static_cast<std::size_t>(starts[i + 1].pos) : text.size();
+        line_offset = starts[i].line;
+        documents.push_back(YAML::Load(text.substr(begin, end - begin)));
+      }
     } catch (const YAML::Exception& e) {
-      loaded = make_error(Errc::malformed, at_line(source, e.mark) + ": malformed YAML: " + e.msg);
+      loaded = make_error(Errc::malformed, at_line(source, e.mark, line_offset) + ": malformed YAML: " + e.msg);
     }
-    if (loaded.ok()) continue;
-    if (first.ok()) first = loaded;
-    auto [doc_kind, name] = ResourceReader::identify(doc);
-    if (doc_kind == "lock" || (doc_kind.empty() && kind == ResourceFile::locks)) {
-      into.lock_errors.push_back(loaded.error().message);
+    if (!loaded.ok()) {
+      if (first.ok()) first = loaded;
+      (kind == ResourceFile::locks ? into.lock_errors : into.role_errors).push_back(loaded.error().message);
       continue;
     }
-    into.role_errors.push_back(loaded.error().message);
-    if (!name.empty()) {
-      into.broken_roles[name] = loaded.error().message;
-      staged.roles.erase(name);
-      into.roles.erase(name);
+    reader.set_line_offset(line_offset);
+    for (const YAML::Node& doc : documents) {
+      if (Status read = read_document(reader, doc, source, line_offset, into, staged, kind); !read.ok() && first.ok())
+        first = read;
     }
   }
   merge_roles(into, staged);

@@ -338,6 +338,26 @@ TEST(Roles, ABadDocumentHurtsOnlyWhatItDefines) {
   EXPECT_THAT(policy.lock_errors, IsEmpty());
 }
 
+// Documents are built one at a time from their own text: anchors within a
+// later document, directives before one, and each document's line numbers
+// are as the whole stream has them.
+TEST(Roles, EachDocumentOfAStreamIsReadAsTheStreamHasIt) {
+  Policy policy;
+  const std::string yaml =
+      "kind: role\nmetadata:\n  name: a\nversion: v7\nspec:\n  allow:\n    logins: [x]\n"
+      "---\nkind: role\nmetadata:\n  name: b\nversion: v7\nspec:\n  allow:\n    logins: &l [y, z]\n"
+      "  deny:\n    logins: *l\n";
+  ASSERT_TRUE(parse_resources(yaml, "roles.d/x.yaml", policy).ok());
+  ASSERT_EQ(policy.roles.count("b"), 1u);
+  EXPECT_THAT(policy.roles.at("b").deny.logins, ElementsAre("y", "z"));
+  Policy with_directive;
+  ASSERT_TRUE(parse_resources("%YAML 1.2\n---\n" + yaml, "roles.d/y.yaml", with_directive).ok());
+  EXPECT_EQ(with_directive.roles.size(), 2u);
+  EXPECT_EQ(parse_error("kind: role\nmetadata: {name: a}\nversion: v7\n---\n---\nkind: role\nmetadata: {name: b}\n"
+                        "version: v7\nspec:\n  allow:\n    logins: x\n"),
+            "roles.d/ci.yaml:11: spec.allow.logins: must be a list of strings");
+}
+
 TEST(Roles, AFileThatIsNotYamlLoadsNothingAndIsRecordedByItsKind) {
   Policy policy;
   EXPECT_FALSE(parse_resources("kind: role\nmetadata: [x\n", "roles.d/x.yaml", policy).ok());
