@@ -22,6 +22,7 @@ constexpr const char* kCtl = MID_BIN_DIR "/machineidctl";
 class DoctorTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    ASSERT_TRUE(SshdHarness::ensure_privsep_dir());
     ASSERT_TRUE(h.start_daemon());
     mkdir(h.file("pam.d").c_str(), 0755);
     write_sshd_config("");

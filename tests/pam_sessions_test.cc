@@ -141,6 +141,13 @@ class PamSessionsTest : public ::testing::Test {
     return eventually([&] { return event(name).has_value(); });
   }
 
+  // The daemon watches its files and reloads 200 ms after a change; a test
+  // that logs in right after writing one asks for the reload itself, which
+  // answers once the new policy is in force.
+  bool reloaded() const {
+    return testing::run({std::string(MID_BIN_DIR) + "/machineidctl", "reload", "--socket", h_->socket()}).status == 0;
+  }
+
   // machineidctl sessions --json.
   json sessions() const {
     auto r = testing::run({std::string(MID_BIN_DIR) + "/machineidctl", "sessions", "--socket", h_->socket(), "--json"});
@@ -225,6 +232,7 @@ TEST_F(PamSessionsTest, StoppingDaemonFinishesTheEndsItBegan) {
 TEST_F(PamSessionsTest, DisconnectExpiredCertEndsTheSessionWhenTheCertificateExpires) {
   start();
   h_->write_role("ci", std::string(testing::kCiRole) + "  options:\n    disconnect_expired_cert: true\n");
+  ASSERT_TRUE(reloaded());
   // Long enough to log in on a loaded machine, short enough to wait for.
   std::string cert = bot("ci", "-1m:+6s");
   Process ssh;
@@ -260,6 +268,7 @@ TEST_F(PamSessionsTest, WithTerminateOnRevokeOffARevocationOnlyStopsNewLogins) {
   Process ssh;
   open_session(ssh, bot("ci"), "3015");
   h_->write_krl("id: bot-ci");
+  ASSERT_TRUE(reloaded());
   // The next login is refused: the new KRL is in force...
   ASSERT_NE(h_->ssh(key_, bot("ci"), "root", "true").status, 0);
   // ...and the open session still runs.

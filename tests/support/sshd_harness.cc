@@ -281,9 +281,14 @@ void SshdHarness::stop_daemon() { daemon_.stop(); }
 
 void SshdHarness::signal_daemon(int sig) const { daemon_.signal(sig); }
 
-::testing::AssertionResult SshdHarness::start_sshd() {
+::testing::AssertionResult SshdHarness::ensure_privsep_dir() {
   if (mkdir(kPrivsepDir, 0755) != 0 && errno != EEXIST)
-    return failure(std::string("cannot create ") + kPrivsepDir);
+    return ::testing::AssertionFailure() << "cannot create " << kPrivsepDir << ": " << std::strerror(errno);
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult SshdHarness::start_sshd() {
+  if (auto made = ensure_privsep_dir(); !made) return made;
   std::string log = file("sshd.log");
   for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
     port_ = free_loopback_port();

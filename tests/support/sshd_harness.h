@@ -142,6 +142,10 @@ class SshdHarness {
   std::string socket() const { return file("verifierd.sock"); }
   int port() const { return port_; }
 
+  // sshd (and `sshd -T`) refuse to run without their privilege-separation
+  // directory, which only the system's sshd service would create.
+  static ::testing::AssertionResult ensure_privsep_dir();
+
  private:
   ::testing::AssertionResult start_sshd();
   CommandResult run_captured(const std::vector<std::string>& argv) const;
