@@ -11,6 +11,7 @@
 
 #include "machineid/encoding.h"
 #include "machineid/io.h"
+#include "machineid/minisign.h"
 
 namespace machineid {
 namespace {
@@ -289,6 +290,31 @@ Status read_audit(const Section& s, Config::Audit& a) {
   return s.string("file", a.file, check_absolute_or_empty);
 }
 
+std::string check_minisign_key(std::string_view s) {
+  auto key = MinisignKey::parse(s);
+  return key.ok() ? std::string() : key.error().message + " (the base64 line minisign -G prints)";
+}
+
+Status read_sync(const Section& s, Config::Sync& y) {
+  MID_CHECK(s.only({"dir", "user", "roles_url", "locks_url", "pin", "ca_bundle", "signing_key", "roles_interval",
+                    "locks_interval", "locks_max_age"}));
+  MID_CHECK(s.string("dir", y.dir, check_absolute));
+  MID_CHECK(s.string("user", y.user, check_account_name));
+  MID_CHECK(s.string("roles_url", y.roles_url, check_https_url));
+  MID_CHECK(s.string("locks_url", y.locks_url, check_https_url));
+  MID_CHECK(s.string("pin", y.pin, check_pin));
+  if (y.pin && !y.roles_url && !y.locks_url) return s.error("pin", "needs sync.roles_url or sync.locks_url");
+  MID_CHECK(s.string("ca_bundle", y.ca_bundle, check_absolute_or_empty));
+  MID_CHECK(s.string("signing_key", y.signing_key, check_minisign_key));
+  MID_CHECK(s.duration("roles_interval", y.roles_interval, std::chrono::seconds{1}, kMaxDuration));
+  MID_CHECK(s.duration("locks_interval", y.locks_interval, std::chrono::seconds{1}, kMaxDuration));
+  MID_CHECK(s.duration("locks_max_age", y.locks_max_age, std::chrono::seconds{1}, kMaxDuration));
+  if (y.locks_max_age < 2 * y.locks_interval)
+    return s.error(s.has("locks_max_age") ? "locks_max_age" : "locks_interval",
+                   "locks_max_age must be at least twice locks_interval, or a late poll would deny logins");
+  return {};
+}
+
 }  // namespace
 
 Result<std::chrono::seconds> parse_duration(std::string_view text) {
@@ -352,7 +378,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source,
   }
 
   Section top(source, "", &root);
-  MID_CHECK(top.only({"cluster", "node", "policy", "host_users", "daemon", "audit"}, "section"));
+  MID_CHECK(top.only({"cluster", "node", "policy", "host_users", "daemon", "audit", "sync"}, "section"));
   auto section = [&](std::string_view name) -> Result<Section> {
     const toml::node* node = top.find(name);
     if (node != nullptr && !node->is_table()) return top.error(name, "must be a table");
@@ -381,6 +407,8 @@ Result<Config> parse_config(std::string_view text, std::string_view source,
   MID_CHECK(read_daemon(daemon, config.daemon));
   MID_TRY(audit, section("audit"));
   MID_CHECK(read_audit(audit, config.audit));
+  MID_TRY(sync, section("sync"));
+  MID_CHECK(read_sync(sync, config.sync));
   return config;
 }
 

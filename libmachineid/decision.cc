@@ -153,11 +153,15 @@ LockSubject lock_subject(const Identity& id, std::string_view login, const NodeP
 // everything: a lock the node cannot read is never silently absent.
 // Returns the lock in force, for the session's end.
 const Lock* check_locks(Checker& check, const Identity& id, std::string_view login, const NodePolicy& np,
-                        std::int64_t now) {
+                        std::int64_t now, const std::optional<std::string>& stale_locks = std::nullopt) {
   const Policy& policy = np.policy;
   if (np.config.policy.lock_mode == LockMode::strict && !policy.lock_errors.empty()) {
     check.fail("locks", Reason::locked,
                "locks did not load, denying every login (lock_mode strict): " + policy.lock_errors.front());
+    return nullptr;
+  }
+  if (np.config.policy.lock_mode == LockMode::strict && stale_locks) {
+    check.fail("locks", Reason::locked, "denying every login (lock_mode strict): " + *stale_locks);
     return nullptr;
   }
   LockSubject subject = lock_subject(id, login, np);
@@ -398,7 +402,7 @@ Decision decide(const Request& request, const NodePolicy& np) {
 
   check_principal(check, cert, request.login);
   check_revocation(check, cert, np);
-  check_locks(check, id, request.login, np, request.now);
+  check_locks(check, id, request.login, np, request.now, request.stale_locks);
   check_roles(check, d, id, request.login, np);
 
   d.allowed = !check.failed();

@@ -1,10 +1,13 @@
 // Teleport role and lock resources from YAML, one document at a time.
 #include "machineid/resources.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -423,6 +426,17 @@ bool transient(const std::error_code& ec) {
          ec == std::errc::not_enough_memory || ec == std::errc::interrupted;
 }
 
+// One policy file, owned by root or `owner` as check_trusted_path wants.
+void load_file(const std::string& path, ResourceFile kind, Policy& into, uid_t owner) {
+  auto text = [&]() -> Result<std::string> {
+    MID_CHECK(check_trusted_path(path, owner));
+    return read_file(path, kMaxResourceFileBytes);
+  }();
+  if (!text.ok() && text.error().code == Errc::transient) return void(into.transient_error = text.error().message);
+  if (!text.ok()) return void(file_failed(into, kind, text.error()));
+  (void)parse_resources(*text, path, into, kind);
+}
+
 // Loads the directory's *.yaml and *.yml files in name order. Hidden files
 // are skipped as the shell's glob skips them. As sshd's StrictModes, the
 // directory and each file (and every directory above) must be owned by root
@@ -447,22 +461,7 @@ void load_directory(const std::string& dir, ResourceFile kind, Policy& into) {
   if (transient(ec)) return void(into.transient_error = dir + ": cannot list: " + ec.message());
   if (ec) return void(file_failed(into, kind, make_error(Errc::io, dir + ": cannot list: " + ec.message())));
   std::sort(names.begin(), names.end());
-  for (const auto& name : names) {
-    std::string path = (fs::path(dir) / name).string();
-    auto text = [&]() -> Result<std::string> {
-      MID_CHECK(check_trusted_path(path));
-      return read_file(path, kMaxResourceFileBytes);
-    }();
-    if (!text.ok() && text.error().code == Errc::transient) {
-      into.transient_error = text.error().message;
-      continue;
-    }
-    if (!text.ok()) {
-      file_failed(into, kind, text.error());
-      continue;
-    }
-    (void)parse_resources(*text, path, into, kind);
-  }
+  for (const auto& name : names) load_file((fs::path(dir) / name).string(), kind, into, geteuid());
 }
 
 // Reads one built document into `staged`. One that does not load is
@@ -555,12 +554,19 @@ Status parse_resources(std::string_view yaml, std::string_view source, Policy& i
   return first;
 }
 
-Policy load_policy(const std::string& roles_dir, const std::string& locks_dir) {
+Policy load_policy(const std::string& roles_dir, const std::string& locks_dir, const SyncedFiles& synced) {
   Policy policy;
   load_directory(roles_dir, ResourceFile::roles, policy);
   // One directory given for both is read once, not found to duplicate itself.
   std::error_code ec;
   if (!std::filesystem::equivalent(roles_dir, locks_dir, ec)) load_directory(locks_dir, ResourceFile::locks, policy);
+  // Until machineid-sync has fetched a stream there is no file: nothing to
+  // load (a strict node denies on the lock source's age, not on this).
+  for (auto [path, kind] : {std::pair{&synced.roles, ResourceFile::roles}, {&synced.locks, ResourceFile::locks}}) {
+    struct stat st {};
+    if (!path->empty() && !(stat(path->c_str(), &st) != 0 && errno == ENOENT))
+      load_file(*path, kind, policy, synced.owner);
+  }
   return policy;
 }
 

@@ -17,6 +17,7 @@
 #include "machineid/decision.h"
 #include "machineid/encoding.h"
 #include "machineid/io.h"
+#include "machineid/sync_state.h"
 
 namespace machineidctl {
 namespace {
@@ -97,10 +98,7 @@ void print_human(const Decision& d, const VerifyOptions& o) {
 }  // namespace
 
 machineid::Status check_ca_file_trusted(const machineid::Config& config) {
-  if (config.cluster.user_ca_url)
-    if (passwd* pw = getpwnam(config.daemon.client_user.c_str()))
-      return machineid::check_trusted_path(config.cluster.user_ca_file, pw->pw_uid);
-  return machineid::check_trusted_path(config.cluster.user_ca_file);
+  return machineid::check_policy_file(config, machineid::user_ca_path(config));
 }
 
 int verify(const Args& args) {
@@ -130,7 +128,10 @@ int verify(const Args& args) {
   // daemon would answer for the same bytes.
   auto blob = machineid::certificate_blob_from_text(*text);
   machineid::ByteVector bytes = blob.ok() ? std::move(*blob) : machineid::ByteVector{};
-  machineid::Request request{bytes, o.login, o.from, o.at};
+  // As the daemon: under lock_mode strict, a lock source machineid-sync
+  // has not synced lately denies.
+  machineid::Request request{bytes, o.login, o.from, o.at,
+                             machineid::stale_lock_view(policy->config, machineid::load_sync_state(policy->config), o.at)};
   Decision d = machineid::decide(request, *policy);
   if (!blob.ok()) d.detail = d.checks.front().detail = o.cert + ": " + blob.error().message;
 

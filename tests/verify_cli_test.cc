@@ -298,21 +298,34 @@ TEST_F(VerifyCliTest, FilesWritableByOthersOrOwnedByOthersAreRefused) {
 namespace machineid {
 namespace {
 
-// With user_ca_url the daemon's user rewrites user_ca_file and may own it;
-// verify (run by root) accepts that owner for that file alone.
-TEST_F(VerifyCliTest, CaFileOwnedByTheDaemonUserIsTrustedWhenTheDaemonRefreshesIt) {
+// With user_ca_url, the CA in force is machineid-sync's copy in sync.dir,
+// which the sync service's user owns; verify (run by root) accepts that
+// owner there alone.
+TEST_F(VerifyCliTest, SyncedCaOwnedByTheSyncUserIsTrustedThereAlone) {
   const auto& d = kg.dir();
   std::string toml = testing::read_file(config);
   std::string ca_line = "user_ca_file = \"" + d.file("user_ca.pub") + "\"\n";
   toml.insert(toml.find(ca_line) + ca_line.size(), "user_ca_url = \"https://proxy.example/webapi/auth/export?type=user\"\n");
-  write_file(config, toml + "[daemon]\nclient_user = \"nobody\"\n");
-  ASSERT_EQ(chown(d.file("user_ca.pub").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  write_file(config, toml + "[sync]\ndir = \"" + d.file("sync") + "\"\nuser = \"nobody\"\n");
+  ASSERT_EQ(mkdir(d.file("sync").c_str(), 0755), 0);
+  ASSERT_EQ(chown(d.file("sync").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  // Until the first sync, user_ca_file is the CA.
   auto r = verify({"--cert", cert, "--login", "root"});
   EXPECT_EQ(r.status, 0) << r.output;
+  write_file(d.file("sync/user_ca.pub"), testing::read_file(d.file("user_ca.pub")));
+  ASSERT_EQ(chown(d.file("sync/user_ca.pub").c_str(), 65534, static_cast<gid_t>(-1)), 0);
+  r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 0) << r.output;
+  // The synced copy is the one in force: another key there denies.
+  write_file(d.file("sync/user_ca.pub"), testing::read_file(kg.make_key("other-ca") + ".pub"));
+  r = verify({"--cert", cert, "--login", "root"});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("ca_untrusted"), std::string::npos) << r.output;
+  // The sync user is trusted for its own files only, not the KRL.
   write_file(d.file("revoked.krl"), "");
   ASSERT_EQ(chown(d.file("revoked.krl").c_str(), 65534, static_cast<gid_t>(-1)), 0);
   r = verify({"--cert", cert, "--login", "root"});
-  EXPECT_EQ(r.status, 2) << r.output;  // not the KRL
+  EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find(d.file("revoked.krl") + ": file is owned by neither root"), std::string::npos) << r.output;
 }
 

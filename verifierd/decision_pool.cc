@@ -67,7 +67,7 @@ void DecisionPool::run() {
       queue_.pop_front();
     }
     Done done{job.ticket, job.policy,
-              machineid::decide(machineid::Request{job.certificate, job.login, job.source, job.now}, *job.policy)};
+              machineid::decide(machineid::Request{job.certificate, job.login, job.source, job.now, job.stale_locks}, *job.policy)};
     {
       std::lock_guard lock(mutex_);
       done_.push_back(std::move(done));

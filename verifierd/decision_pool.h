@@ -37,6 +37,7 @@ class DecisionPool {
     std::string login;
     std::optional<std::string> source;
     std::int64_t now = 0;
+    std::optional<std::string> stale_locks;
   };
   struct Done {
     std::uint64_t ticket = 0;

@@ -150,9 +150,9 @@ PolicyLoad load_fresh_policy(const std::string& config_path, const NodePolicy& l
   note("config", config.ok() ? Status{} : Status{config.error()});
   fresh.config = config.ok() ? std::move(*config) : last_good.config;
 
-  const std::string& ca_file = fresh.config.cluster.user_ca_file;
+  const std::string ca_file = user_ca_path(fresh.config);
   auto cas = with_retries([&]() -> Result<CaSet> {
-    MID_CHECK(check_trusted_path(ca_file));
+    MID_CHECK(check_policy_file(fresh.config, ca_file));
     return CaSet::load(ca_file, fresh.config.cluster.name);
   });
   note("ca", cas.ok() ? Status{} : Status{cas.error()});
@@ -310,6 +310,7 @@ void Engine::apply(PolicyLoad load, const std::string& trigger, std::int64_t now
   audit_ = std::make_unique<AuditLog>(audit.journald, audit.file);
   policy_ = std::move(load.policy);
   loaded_once_ = true;
+  read_sync_state();  // the config may name another sync dir, or none
   cache_.clear();
   ++counters_.reloads;
   reloaded_at_ = now;
@@ -407,6 +408,13 @@ std::variant<DecideReply, Engine::PendingDecide> Engine::begin_decide(const Deci
   p.peer = peer;
   p.process = sshd_connection(peer, request.asker);
   if (p.process) p.connection = p.process->key();
+  p.stale_locks = stale_lock_view(policy_->config, sync_state_, now);
+  // The lock view went stale or fresh again: answers cached before are not
+  // this policy's any more.
+  if (p.stale_locks.has_value() != locks_stale_) {
+    cache_.clear();
+    locks_stale_ = p.stale_locks.has_value();
+  }
   if (p.connection) {
     p.attempt = *p.connection + '\0' + hex(sha256(as_bytes(request.certificate))) + '\0' + request.login;
     auto it = cache_.find(p.attempt);
@@ -522,8 +530,25 @@ bool Engine::affects_policy(const std::string& dir, std::string_view name) const
   const Config& c = policy_->config;
   auto is = [&](const std::string& path) { return !path.empty() && dir_of(path) == dir && base_of(path) == name; };
   if (is(config_path_) || is(c.cluster.user_ca_file) || is(c.policy.revoked_keys)) return true;
+  if (sync_enabled(c) && dir == c.sync.dir)
+    return name == kSyncCaFile || name == kSyncRolesFile || name == kSyncLocksFile;
   bool resource = !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"));
   return resource && (dir == c.policy.roles_dir || dir == c.policy.locks_dir);
+}
+
+bool Engine::is_sync_state(const std::string& dir, std::string_view name) const {
+  const Config& c = policy_->config;
+  return sync_enabled(c) && dir == c.sync.dir && name == kSyncStateFile;
+}
+
+void Engine::read_sync_state() {
+  const Config& c = policy_->config;
+  auto state = sync_enabled(c) ? load_sync_state(c) : Result<SyncState>(SyncState{});
+  // Said once when it starts failing and once when it reads again.
+  if (state.ok() && !sync_state_.ok()) log(Priority::notice, "sync state: reads again");
+  if (!state.ok() && (sync_state_.ok() || sync_state_.error().message != state.error().message))
+    log(Priority::error, "sync state: " + state.error().message);
+  sync_state_ = std::move(state);
 }
 
 void Engine::session_event(const SessionEvent& e, pid_t peer, std::int64_t now) {
@@ -642,10 +667,15 @@ void Engine::tick(std::int64_t now) {
   next_sweep_ms_ = now_ms + kSessionSweepMs;
   std::vector<std::string> gone;
   std::optional<std::vector<ProcStat>> processes;
+  // Teleport's strict locking ends every interaction once its view of the
+  // locks is stale, not only new ones.
+  auto stale = stale_lock_view(policy_->config, sync_state_, now);
   for (auto& [id, s] : sessions_->all_mutable()) {
     auto st = proc_stat(s.pid);
     if (!st || st->start_time != s.start_time) {
       gone.push_back(id);
+    } else if (stale && !s.ending_since) {
+      end_session(s, "locked", "lock_mode strict: " + *stale, now, processes);
     } else if (s.ends_at && *s.ends_at <= now) {
       end_session(s, "expired", "the certificate's time is up (disconnect_expired_cert)", now, processes);
     }
@@ -690,10 +720,46 @@ std::vector<std::string> Engine::watched_directories() const {
   std::vector<std::string> dirs = {dir_of(config_path_), dir_of(c.cluster.user_ca_file), c.policy.roles_dir,
                                    c.policy.locks_dir};
   if (!c.policy.revoked_keys.empty()) dirs.push_back(dir_of(c.policy.revoked_keys));
+  if (sync_enabled(c)) dirs.push_back(c.sync.dir);
   std::sort(dirs.begin(), dirs.end());
   dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
   return dirs;
 }
+
+namespace {
+
+// Each source machineid-sync keeps: its URL, how long ago it last synced,
+// its last error; and whether the lock view is stale (strict denies then).
+nlohmann::ordered_json sync_status(const Config& c, const Result<SyncState>& state, std::int64_t now) {
+  nlohmann::ordered_json j = {{"dir", c.sync.dir}};
+  if (!state.ok()) j["error"] = state.error().message;
+  auto sources = nlohmann::ordered_json::object();
+  auto source = [&](const char* name, const std::optional<std::string>& url) {
+    if (!url) return;
+    nlohmann::ordered_json s = {{"url", *url}};
+    const SyncSource* known = nullptr;
+    if (state.ok())
+      if (auto it = state->sources.find(name); it != state->sources.end()) known = &it->second;
+    auto age = [&](const std::optional<std::int64_t>& at) {
+      return at ? nlohmann::ordered_json(now - *at) : nlohmann::ordered_json(nullptr);
+    };
+    s["synced_seconds_ago"] = age(known ? known->last_success : std::nullopt);
+    s["changed_seconds_ago"] = age(known ? known->last_change : std::nullopt);
+    s["failures"] = known ? known->failures : 0;
+    s["last_error"] = known && known->last_error ? nlohmann::ordered_json(*known->last_error) : nullptr;
+    sources[name] = std::move(s);
+  };
+  source("ca", c.cluster.user_ca_url);
+  source("roles", c.sync.roles_url);
+  source("locks", c.sync.locks_url);
+  j["sources"] = std::move(sources);
+  j["locks_max_age_seconds"] = c.sync.locks_max_age.count();
+  auto stale = stale_lock_view(c, state, now);
+  j["stale_locks"] = stale ? nlohmann::ordered_json(*stale) : nullptr;
+  return j;
+}
+
+}  // namespace
 
 std::string Engine::status_json(std::int64_t now) const {
   const NodePolicy& np = *policy_;
@@ -714,7 +780,7 @@ std::string Engine::status_json(std::int64_t now) const {
                    {"type", key_type_name(ca.verifier.key().type)},
                    {"bits", ca.verifier.key().bits},
                    {"line", ca.line}});
-  j["ca"] = {{"file", np.config.cluster.user_ca_file}, {"keys", cas}};
+  j["ca"] = {{"file", user_ca_path(np.config)}, {"keys", cas}};
   auto roles = nlohmann::ordered_json::array();
   for (const auto& [name, role] : np.policy.roles) roles.push_back(name);
   std::size_t live_locks = 0;
@@ -738,19 +804,9 @@ std::string Engine::status_json(std::int64_t now) const {
                      {"taken_by_other_sources", host_users_->foreign_count()}};
   j["sessions"] = {{"file", sessions_->path()}, {"open", sessions_->all().size()}};
   j["errors"] = errors_;
-  if (ca_refresher_) {
-    auto r = ca_refresher_->state();
-    auto opt = [](const auto& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr); };
-    j["ca"]["refresh"] = {{"url", ca_refresher_->options().url},
-                          {"pinned", ca_refresher_->options().pin.has_value()},
-                          {"last_attempt", opt(r.last_attempt)},
-                          {"last_success", opt(r.last_success)},
-                          {"last_change", opt(r.last_change)},
-                          {"last_error", opt(r.last_error)},
-                          {"keys", r.keys},
-                          {"attempts", r.attempts},
-                          {"failures", r.failures}};
-    if (r.last_error) j["errors"]["ca_refresh"] = *r.last_error;
+  if (sync_enabled(np.config)) {
+    j["sync"] = sync_status(np.config, sync_state_, now);
+    if (!j["sync"]["stale_locks"].is_null()) j["errors"]["sync"] = j["sync"]["stale_locks"];
   }
   j["notices"] = np.policy.notices;
   j["counters"] = {{"requests", counters_.requests},     {"allowed", counters_.allowed},

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "machineid/audit.h"
-#include "machineid/ca_refresh.h"
+#include "machineid/sync_state.h"
 #include "machineid/decision.h"
 #include "machineid/protocol.h"
 #include "connection.h"
@@ -106,10 +106,11 @@ class Engine {
     std::optional<std::pair<bool, std::string>> earlier;  // allowed and reason decided before, for PAM
     machineid::ByteVector certificate;  // decoded; empty when it did not decode
     std::optional<std::string> certificate_error;
+    std::optional<std::string> stale_locks;  // as it was when the request came
     machineid::Request decision_request(std::int64_t now) const {
       std::optional<std::string> source;
       if (!request.source.empty()) source = request.source;
-      return machineid::Request{certificate, request.login, source, now};
+      return machineid::Request{certificate, request.login, source, now, stale_locks};
     }
   };
   std::variant<machineid::DecideReply, PendingDecide> begin_decide(const machineid::DecideRequest& request, pid_t peer,
@@ -143,14 +144,18 @@ class Engine {
   std::string status_json(std::int64_t now) const;
 
   const machineid::Config& config() const { return policy_->config; }
-  // The refresher of user_ca_file, when [cluster] user_ca_url is set; its
-  // state shows in status.
-  void set_ca_refresher(const machineid::CaRefresher* refresher) { ca_refresher_ = refresher; }
   // Directories whose changes should trigger a reload.
   std::vector<std::string> watched_directories() const;
   // Whether a change to `name` in `dir` (one of the above) can change the
-  // policy: the config, the CA file, the KRL, or a role or lock file.
+  // policy: the config, the CA file, the KRL, a role or lock file, or a
+  // stream machineid-sync fetched.
   bool affects_policy(const std::string& dir, std::string_view name) const;
+  // Whether it is machineid-sync's state file, which read_sync_state()
+  // takes in without a reload.
+  bool is_sync_state(const std::string& dir, std::string_view name) const;
+  // Reads machineid-sync's state (small and bounded): the age of each
+  // source for status, and of the lock source for lock_mode "strict".
+  void read_sync_state();
 
   struct Counters {
     std::uint64_t requests = 0, allowed = 0, denied = 0, cache_hits = 0, bad_frames = 0, refused_peers = 0,
@@ -227,7 +232,8 @@ class Engine {
   Counters counters_;
   std::int64_t started_at_ = 0, reloaded_at_ = 0;
   std::string last_trigger_;
-  const machineid::CaRefresher* ca_refresher_ = nullptr;
+  machineid::Result<machineid::SyncState> sync_state_ = machineid::SyncState{};
+  bool locks_stale_ = false;  // as the last request found it
 };
 
 }  // namespace verifierd

@@ -24,7 +24,6 @@
 #include <string>
 
 #include "engine.h"
-#include "machineid/ca_refresh.h"
 #include "machineid/config.h"
 #include "machineid/encoding.h"
 #include "log.h"
@@ -181,21 +180,6 @@ int main(int argc, char** argv) {
     return fail(started.error().message);
   // A copy: a reload replaces the policy (and the config in it) whole.
   const machineid::Config config = engine.config();
-
-  // Fetches the cluster's user CA on its own thread and replaces the CA file
-  // only with a good answer; the engine reloads on the file change.
-  std::unique_ptr<machineid::CaRefresher> ca_refresher;
-  if (config.cluster.user_ca_url) {
-    machineid::CaFetchOptions fetch;
-    fetch.url = *config.cluster.user_ca_url;
-    fetch.pin = config.cluster.user_ca_pin;
-    ca_refresher = std::make_unique<machineid::CaRefresher>(
-        std::move(fetch), config.cluster.user_ca_file, config.cluster.name, config.cluster.refresh_interval,
-        [](const std::string& m) {
-          log(m.starts_with(machineid::CaRefresher::kFailed) ? Priority::warning : Priority::info, m);
-        });
-    engine.set_ca_refresher(ca_refresher.get());
-  }
 
   uid_t client_uid = 0;
   if (passwd* pw = getpwnam(config.daemon.client_user.c_str())) {

@@ -116,7 +116,7 @@ void Server::watch_files() {
 
 void Server::drain_inotify() {
   alignas(inotify_event) char buf[16384];
-  bool relevant = false;
+  bool relevant = false, sync_state = false;
   for (;;) {
     ssize_t n = read(inotify_fd_, buf, sizeof buf);
     if (n <= 0) break;
@@ -125,12 +125,16 @@ void Server::drain_inotify() {
       // Only files the policy is made of: not our own user_ca.pub.sshd, not
       // an editor's swap file, not a temporary that is renamed later.
       auto dir = watches_.find(ev->wd);
-      if ((ev->mask & IN_Q_OVERFLOW) ||
-          (ev->len > 0 && dir != watches_.end() && engine_.affects_policy(dir->second, ev->name)))
+      bool named = ev->len > 0 && dir != watches_.end();
+      if ((ev->mask & IN_Q_OVERFLOW) || (named && engine_.affects_policy(dir->second, ev->name)))
         relevant = true;
+      if ((ev->mask & IN_Q_OVERFLOW) || (named && engine_.is_sync_state(dir->second, ev->name))) sync_state = true;
       p += sizeof(inotify_event) + ev->len;
     }
   }
+  // machineid-sync records each poll there: a few hundred bytes, read at
+  // once, never a reload.
+  if (sync_state) engine_.read_sync_state();
   if (relevant && reload_due_ms_ == 0) {
     reload_due_ms_ = now_ms() + kReloadDebounceMs;
     due_trigger_ = "file change";
@@ -391,8 +395,9 @@ bool Server::start_decide(const ByteVector& payload, Connection& c) {
   if (pending) {
     auto policy = engine_.policy();
     std::uint64_t ticket = ++next_ticket_;
-    DecisionPool::Job job{ticket, policy, pending->certificate, pending->request.login, std::nullopt, now};
-    job.source = pending->decision_request(now).source;
+    auto request = pending->decision_request(now);
+    DecisionPool::Job job{ticket, policy, pending->certificate, pending->request.login, request.source, now,
+                          request.stale_locks};
     if (pool_.submit(std::move(job))) {
       c.awaiting_decision = ticket;
       deferred_.emplace(ticket, Deferred{c.fd, c.serial, std::move(*pending)});

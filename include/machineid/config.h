@@ -17,6 +17,10 @@
 //   - daemon.client_user and host_users.groups are user/group names: 1 to 32
 //     printable ASCII characters without ':', ',' or blanks, not starting
 //     with '-', not all digits;
+//   - sync: roles_url and locks_url are https:// URLs; pin is as
+//     user_ca_pin and needs one of them; signing_key is a minisign public
+//     key; intervals are positive and locks_max_age at least twice
+//     locks_interval;
 //   - no string holds a NUL or control character.
 #pragma once
 
@@ -99,7 +103,38 @@ struct Config {
     bool journald = true;
     std::string file;  // "": no JSON-lines copy
   } audit;
+
+  // machineid-sync: the only part that talks to the network. It fetches
+  // cluster.user_ca_url, roles_url and locks_url into `dir`, which verifierd
+  // reads besides its own files (see the sync_* helpers below).
+  struct Sync {
+    std::string dir = "/var/lib/machineid-sync";
+    std::string user = "machineid-sync";  // who owns what is in `dir`
+    std::optional<std::string> roles_url, locks_url;
+    // The web server of roles_url and locks_url: a pin of its TLS key, or a
+    // PEM bundle trusted instead of the system store.
+    std::optional<std::string> pin;
+    std::string ca_bundle;
+    // A minisign public key: every roles and locks stream must then come
+    // with URL.minisig, signed by it, whose trusted comment names the cluster.
+    std::optional<std::string> signing_key;
+    std::chrono::seconds roles_interval{300};
+    std::chrono::seconds locks_interval{10};
+    // lock_mode "strict": a lock source not synced for this long denies
+    // every login, as Teleport's strict locking does when its view is stale.
+    std::chrono::seconds locks_max_age{60};
+  } sync;
 };
+
+// What machineid-sync writes into sync.dir.
+inline constexpr std::string_view kSyncCaFile = "user_ca.pub";
+inline constexpr std::string_view kSyncRolesFile = "roles.yaml";
+inline constexpr std::string_view kSyncLocksFile = "locks.yaml";
+inline constexpr std::string_view kSyncStateFile = "state.json";
+inline std::string sync_path(const Config& c, std::string_view name) { return c.sync.dir + "/" + std::string(name); }
+inline bool sync_enabled(const Config& c) {
+  return c.cluster.user_ca_url || c.sync.roles_url || c.sync.locks_url;
+}
 
 // Parses TOML text of at most kMaxConfigBytes. Unknown sections and keys,
 // wrong types and bad values are errors (Errc::config) naming source, line

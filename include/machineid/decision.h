@@ -39,6 +39,9 @@ struct Request {
   std::string_view login;
   std::optional<std::string> source;  // client IP, when known
   std::int64_t now = 0;               // unix seconds
+  // Under lock_mode "strict": why the node's view of the locks cannot be
+  // trusted now (stale_lock_view); every login is then denied.
+  std::optional<std::string> stale_locks;
 };
 
 // One rule's outcome, for the linter-style report.

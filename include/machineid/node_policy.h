@@ -13,6 +13,7 @@
 #include "machineid/config.h"
 #include "machineid/krl.h"
 #include "machineid/policy.h"
+#include "machineid/resources.h"
 #include "machineid/result.h"
 
 namespace machineid {
@@ -55,5 +56,15 @@ void load_revocations(NodePolicy& np);
 // mode, locks that did not load whole are replaced by `last_good`'s locks
 // (the errors stay recorded); in strict mode the decision denies instead.
 void load_roles_and_locks(NodePolicy& np, const NodePolicy* last_good);
+
+// The user CA file in force: with cluster.user_ca_url set, machineid-sync's
+// copy once it has fetched one (user_ca_file is then only what the node
+// starts with), else user_ca_file.
+std::string user_ca_path(const Config& config);
+// StrictModes for a file of the policy: machineid-sync's files may be owned
+// by its user, everything else by root (or this process's user).
+Status check_policy_file(const Config& config, const std::string& path);
+// The roles and locks streams machineid-sync keeps, for load_policy.
+SyncedFiles synced_files(const Config& config);
 
 }  // namespace machineid

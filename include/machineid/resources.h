@@ -4,6 +4,8 @@
 // errors, and a document that does not load hurts only what it defines.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -40,6 +42,14 @@ Status parse_resources(std::string_view yaml, std::string_view source, Policy& i
 // Errors are recorded in the Policy as parse_resources records them (an
 // unreadable roles_dir or locks_dir as a whole), never returned: the caller
 // decides from the Policy what they deny.
-Policy load_policy(const std::string& roles_dir, const std::string& locks_dir);
+//
+// `synced` names the files machineid-sync keeps (absent until its first
+// fetch), read after the directories and trusted when owned by root or by
+// `synced.owner`, the sync service's user.
+struct SyncedFiles {
+  std::string roles, locks;  // "": none
+  uid_t owner = 0;
+};
+Policy load_policy(const std::string& roles_dir, const std::string& locks_dir, const SyncedFiles& synced = {});
 
 }  // namespace machineid

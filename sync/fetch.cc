@@ -1,16 +1,13 @@
-#include "machineid/ca_refresh.h"
-
-#include <pthread.h>
-#include <signal.h>
+#include "machineid/fetch.h"
 
 #include <curl/curl.h>
 
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <string_view>
 
 #include "machineid/encoding.h"
-#include "machineid/io.h"
 
 namespace machineid {
 namespace {
@@ -36,8 +33,7 @@ int hex_digit(char c) {
 // The config's "sha256:<hex or base64>" as libcurl's "sha256//<base64>".
 Result<std::string> curl_pin(std::string_view pin) {
   constexpr std::string_view prefix = "sha256:";
-  auto bad = make_error(Errc::config,
-                        "user_ca_pin must be \"sha256:\" and a SHA-256 digest in hex or base64");
+  auto bad = make_error(Errc::config, "a pin must be \"sha256:\" and a SHA-256 digest in hex or base64");
   if (!pin.starts_with(prefix)) return bad;
   std::string_view digest = pin.substr(prefix.size());
   ByteVector bytes;
@@ -58,7 +54,7 @@ struct Transfer {
   std::string body;
   std::size_t max_bytes;
   bool too_large = false;
-  std::stop_token stop;
+  std::string etag, last_modified;
 };
 
 std::size_t on_data(char* data, std::size_t size, std::size_t count, void* user) {
@@ -72,20 +68,34 @@ std::size_t on_data(char* data, std::size_t size, std::size_t count, void* user)
   return n;
 }
 
-// libcurl calls this at least about once a second, even while nothing moves.
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<Transfer*>(user)->stop.stop_requested() ? 1 : 0;
+// A validator is echoed back to the server: printable ASCII, bounded.
+bool plain(std::string_view value) {
+  return value.size() <= kMaxValidatorBytes &&
+         std::all_of(value.begin(), value.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+// Called once per header line; keeps the two validators. Headers of an
+// earlier answer (a 100 Continue) are overwritten by the final one's.
+std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view line(data, size * count);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  auto take = [&](std::string_view name, std::string& out) {
+    if (line.size() <= name.size() || line[name.size()] != ':') return;
+    for (std::size_t i = 0; i < name.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) return;
+    std::string_view value = line.substr(name.size() + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (plain(value)) out = std::string(value);
+  };
+  take("etag", t->etag);
+  take("last-modified", t->last_modified);
+  return size * count;
 }
 
 }  // namespace
 
-Result<std::string> fetch_ca_export(const CaFetchOptions& options) {
+Result<Fetched> fetch(const FetchOptions& options) {
   const std::string& url = options.url;
   auto fail = [&](Errc code, const std::string& what) {
     return make_error(code, url + ": " + what);
@@ -101,8 +111,7 @@ Result<std::string> fetch_ca_export(const CaFetchOptions& options) {
   CurlHandle curl(curl_easy_init());
   if (!curl) return fail(Errc::io, "libcurl failed to make a handle");
 
-  Transfer transfer{
-      .body = {}, .max_bytes = options.max_bytes, .too_large = false, .stop = options.stop};
+  Transfer transfer{.body = {}, .max_bytes = options.max_bytes, .too_large = false, .etag = {}, .last_modified = {}};
   char error[CURL_ERROR_SIZE] = "";
   CURL* h = curl.get();
   CURLcode code = CURLE_OK;
@@ -114,18 +123,25 @@ Result<std::string> fetch_ca_export(const CaFetchOptions& options) {
   set(CURLOPT_URL, url.c_str());
   set(CURLOPT_PROTOCOLS_STR, "https");
   set(CURLOPT_FOLLOWLOCATION, 0L);
-  set(CURLOPT_NOSIGNAL, 1L);  // a daemon's thread: the daemon owns the signals
+  set(CURLOPT_NOSIGNAL, 1L);  // the service owns its signals
   set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
   set(CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
   // Refuses an announced Content-Length over the limit before reading it.
   set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_bytes));
   set(CURLOPT_WRITEFUNCTION, on_data);
   set(CURLOPT_WRITEDATA, &transfer);
-  set(CURLOPT_NOPROGRESS, 0L);
-  set(CURLOPT_XFERINFOFUNCTION, on_progress);
-  set(CURLOPT_XFERINFODATA, &transfer);
+  set(CURLOPT_HEADERFUNCTION, on_header);
+  set(CURLOPT_HEADERDATA, &transfer);
   set(CURLOPT_ERRORBUFFER, error);
   if (!options.ca_bundle.empty()) set(CURLOPT_CAINFO, options.ca_bundle.c_str());
+  // The validators are ours (from an earlier answer, checked by plain()).
+  curl_slist* headers = nullptr;
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> header_list(nullptr, curl_slist_free_all);
+  for (auto [name, value] : {std::pair{"If-None-Match: ", &options.etag}, {"If-Modified-Since: ", &options.last_modified}})
+    if (!value->empty() && plain(*value))
+      if (curl_slist* more = curl_slist_append(headers, (name + *value).c_str())) headers = more;
+  header_list.reset(headers);
+  if (headers != nullptr) set(CURLOPT_HTTPHEADER, headers);
   if (!pin.empty()) {
     // The pin is the proxy's identity: it is checked whether or not a chain
     // to a trusted root exists, which a self-signed proxy does not have.
@@ -139,7 +155,6 @@ Result<std::string> fetch_ca_export(const CaFetchOptions& options) {
   if (transfer.too_large || code == CURLE_FILESIZE_EXCEEDED)
     return fail(Errc::limit,
                 "answer exceeds the limit of " + std::to_string(options.max_bytes) + " bytes");
-  if (code == CURLE_ABORTED_BY_CALLBACK) return fail(Errc::io, "stopped");
   if (code != CURLE_OK) {
     bool untrusted =
         code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
@@ -147,6 +162,13 @@ Result<std::string> fetch_ca_export(const CaFetchOptions& options) {
   }
   long status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  Fetched out;
+  out.etag = std::move(transfer.etag);
+  out.last_modified = std::move(transfer.last_modified);
+  if (status == 304 && (!options.etag.empty() || !options.last_modified.empty())) {
+    out.not_modified = true;
+    return out;
+  }
   if (status != 200) {
     std::string what = "answered HTTP " + std::to_string(status);
     char* location = nullptr;
@@ -154,81 +176,8 @@ Result<std::string> fetch_ca_export(const CaFetchOptions& options) {
       what += " redirecting to " + std::string(location) + ", which is not followed";
     return fail(Errc::io, what);
   }
-  return std::move(transfer.body);
-}
-
-Result<CaRefreshOutcome> refresh_ca_file(const CaFetchOptions& options, const std::string& path,
-                                         std::string_view cluster) {
-  MID_TRY(body, fetch_ca_export(options));
-  // The daemon loads the file with this same parser, so what passes here loads there.
-  MID_TRY(cas, CaSet::parse(body, options.url, cluster));
-  CaRefreshOutcome outcome{.keys = cas.keys().size(), .changed = false};
-  // Rewriting an unchanged file would make the daemon reload on every refresh.
-  auto current = read_file(path, kMaxCaFileBytes);
-  if (current.ok() && *current == body) return outcome;
-  MID_CHECK(write_file_atomic(path, body));
-  outcome.changed = true;
-  return outcome;
-}
-
-CaRefresher::CaRefresher(CaFetchOptions options, std::string path, std::string cluster,
-                         std::chrono::milliseconds interval, Reporter report)
-    : options_(std::move(options)),
-      path_(std::move(path)),
-      cluster_(std::move(cluster)),
-      interval_(std::min<std::chrono::milliseconds>(interval, kMaxCaRefreshWait)),
-      report_(std::move(report)),
-      thread_([this](std::stop_token stop) { run(std::move(stop)); }) {}
-
-void CaRefresher::stop() {
-  thread_.request_stop();
-  if (thread_.joinable()) thread_.join();
-}
-
-CaRefresher::State CaRefresher::state() const {
-  std::lock_guard lock(mu_);
-  return state_;
-}
-
-void CaRefresher::run(std::stop_token stop) {
-  // The daemon blocks its signals before it starts this thread; should a
-  // program start it first, the thread still takes none of them (a SIGHUP
-  // delivered here would end the process). Faults stay deliverable.
-  sigset_t mask;
-  sigfillset(&mask);
-  for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&mask, fault);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
-  CaFetchOptions options = options_;
-  options.stop = stop;
-  while (!stop.stop_requested()) {
-    auto outcome = refresh_ca_file(options, path_, cluster_);
-    if (stop.stop_requested()) return;  // an abandoned fetch is no failure of the proxy
-    std::string message;
-    {
-      std::lock_guard lock(mu_);
-      std::int64_t now = unix_now();
-      state_.last_attempt = now;
-      ++state_.attempts;
-      if (outcome.ok()) {
-        state_.last_success = now;
-        state_.last_error.reset();
-        state_.keys = outcome->keys;
-        if (outcome->changed) {
-          state_.last_change = now;
-          message = path_ + ": replaced with " + std::to_string(outcome->keys) +
-                    " CA key(s) from " + options.url;
-        }
-      } else {
-        ++state_.failures;
-        state_.last_error = outcome.error().message;
-        message = std::string(kFailed) + ", keeping " + path_ + ": " + outcome.error().message;
-      }
-    }
-    if (!message.empty() && report_) report_(message);
-    std::unique_lock lock(mu_);
-    // Wakes only when stop is requested or the interval is over.
-    wake_.wait_for(lock, stop, interval_, [] { return false; });
-  }
+  out.body = std::move(transfer.body);
+  return out;
 }
 
 }  // namespace machineid
