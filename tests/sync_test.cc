@@ -16,6 +16,7 @@
 #include "fixtures.h"
 #include "machineid/client.h"
 #include "machineid/config.h"
+#include "machineid/minisign.h"
 #include "machineid/protocol.h"
 #include "machineid/sync.h"
 #include "sshd_harness.h"
@@ -95,6 +96,37 @@ struct Signer {
   }
   std::string secret, pub, public_key;
 };
+
+TEST(Minisign, RealSignaturesVerifyInBothFormsAndAnyChangeFails) {
+  testing::TempDir dir;
+  Signer signer(dir, "k");
+  auto key = MinisignKey::parse(testing::read_file(signer.pub));  // the whole .pub file
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  auto bare = MinisignKey::parse(signer.public_key);
+  ASSERT_TRUE(bare.ok()) << bare.error().message;
+  EXPECT_EQ(bare->id_hex(), key->id_hex());
+  // minisign prints the key id in its untrusted comment.
+  EXPECT_NE(testing::read_file(signer.pub).find(key->id_hex()), std::string::npos) << key->id_hex();
+  std::string message = "kind: lock\n";
+  testing::write_file(dir.file("m"), message);
+  for (bool legacy : {false, true}) {
+    std::vector<std::string> argv = {"minisign", "-S", "-s", signer.secret, "-m", dir.file("m"), "-t", "cluster:c"};
+    if (legacy) argv.push_back("-l");
+    testing::run_ok(argv);
+    std::string sig = testing::read_file(dir.file("m.minisig"));
+    auto comment = minisign_verify(*key, message, sig, "m.minisig");
+    ASSERT_TRUE(comment.ok()) << comment.error().message;
+    EXPECT_EQ(*comment, "cluster:c");
+    EXPECT_EQ(minisign_verify(*key, message + " ", sig, "m.minisig").error().code, Errc::crypto);
+    std::string forged = sig;
+    forged.replace(forged.find("cluster:c"), 9, "cluster:d");
+    auto changed = minisign_verify(*key, message, forged, "m.minisig");
+    ASSERT_FALSE(changed.ok());
+    EXPECT_NE(changed.error().message.find("trusted comment"), std::string::npos) << changed.error().message;
+  }
+  EXPECT_EQ(minisign_verify(*key, message, "untrusted comment: x\nnot base64\n", "m.minisig").error().code,
+            Errc::malformed);
+}
 
 class SyncTest : public ::testing::Test {
  protected:

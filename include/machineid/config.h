@@ -121,8 +121,9 @@ struct Config {
     std::chrono::seconds roles_interval{300};
     std::chrono::seconds locks_interval{10};
     // lock_mode "strict": a lock source not synced for this long denies
-    // every login, as Teleport's strict locking does when its view is stale.
-    std::chrono::seconds locks_max_age{60};
+    // every login and ends open sessions, as Teleport's strict locking does
+    // when its view is stale (Teleport's LockMaxStaleness is 5 minutes).
+    std::chrono::seconds locks_max_age{300};
   } sync;
 };
 
