@@ -43,6 +43,9 @@ constexpr Option kDoctorOptions[] = {
     {"pam-dir", "DIR", "the PAM configuration directory (default /etc/pam.d)"},
     {"pam-service", "NAME", "sshd's PAM service (default sshd)"},
     {"nsswitch", "FILE", "the NSS configuration (default /etc/nsswitch.conf)"},
+    {"authselect-dir", "DIR",
+     "authselect's directory, to tell whether it manages the NSS configuration (default "
+     "/etc/authselect)"},
     kJsonOption,
 };
 constexpr Option kImportOptions[] = {
@@ -80,7 +83,7 @@ constexpr Command kCommands[] = {
     {"doctor", doctor,
      "check sshd, PAM and NSS wiring, the daemon, the CA file, the clock and the state dir",
      "[--config FILE] [--sshd PATH] [--sshd-config FILE] [--pam-dir DIR] [--pam-service NAME] "
-     "[--nsswitch FILE] "
+     "[--nsswitch FILE] [--authselect-dir DIR] "
      "[--json]",
      kDoctorOptions, "0 no problems, 1 problems found, 2 usage or configuration error"},
     {"users", users, "the host users made for bots and roles, or retire one with --forget",
