@@ -38,6 +38,19 @@ void print_status(const nlohmann::json& s) {
       << s["locks"]["dir"].get<std::string>() << "\n"
       << "KRL       " << s["krl"]["file"].get<std::string>() << ": "
       << s["krl"]["state"].get<std::string>() << "\n";
+  // Each source machineid-sync keeps: how long ago it last synced, and why
+  // not since.
+  if (s.contains("sync"))
+    for (const auto& [name, source] : s["sync"]["sources"].items()) {
+      out << "sync      " << name << " " << source["url"].get<std::string>() << ": ";
+      if (source["synced_seconds_ago"].is_null())
+        out << "never synced";
+      else
+        out << "synced " << source["synced_seconds_ago"].get<long>() << "s ago";
+      if (!source["last_error"].is_null())
+        out << "; failing (" << source["failures"].get<long>() << "x): " << source["last_error"].get<std::string>();
+      out << "\n";
+    }
   const auto& c = s["counters"];
   out << "requests  " << c["requests"] << " (" << c["allowed"] << " allowed, " << c["denied"]
       << " denied, " << c["cache_hits"] << " from cache), " << c["bad_frames"] << " bad frames, "

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <ctime>
 #include <thread>
 #include <vector>
 
@@ -274,6 +275,33 @@ TEST_F(PamSessionsTest, WithTerminateOnRevokeOffARevocationOnlyStopsNewLogins) {
   // ...and the open session still runs.
   EXPECT_TRUE(ssh.running());
   EXPECT_FALSE(event("session.terminate"));
+}
+
+// Teleport's strict locking ends every interaction once its view of the
+// locks is stale: here, once machineid-sync's lock source has not synced
+// for locks_max_age (its state file says when it last did).
+TEST_F(PamSessionsTest, AStrictNodeEndsSessionsOnceItsLockSourceIsStale) {
+  std::string sync = services_.file("sync");
+  ASSERT_EQ(mkdir(sync.c_str(), 0755), 0);
+  auto synced_now = [&] {
+    testing::write_file(sync + "/state.json", "{\"version\":1,\"sources\":{\"locks\":{\"url\":\"x\",\"failures\":0,"
+                                              "\"last_success\":" + std::to_string(std::time(nullptr)) + "}}}\n");
+  };
+  synced_now();
+  start("[sync]\ndir = \"" + sync + "\"\nlocks_url = \"https://127.0.0.1:1/locks.yaml\"\nlocks_interval = \"1s\"\n"
+        "locks_max_age = \"5s\"\n");
+  synced_now();
+  Process ssh;
+  open_session(ssh, bot("ci"), "3019");
+  auto landed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(ended(ssh, landed, "the session opened (the lock source stale 5 s after its last sync)"));
+  auto terminated = event("session.terminate");
+  ASSERT_TRUE(terminated);
+  EXPECT_EQ(field(*terminated, "reason"), "locked");
+  EXPECT_NE(field(*terminated, "message").find("lock source last synced"), std::string::npos)
+      << terminated->dump();
+  // And the next login is refused until it syncs again.
+  EXPECT_NE(h_->ssh(key_, bot("ci"), "root", "true").status, 0);
 }
 
 TEST_F(PamSessionsTest, RestartedDaemonKeepsItsSessionsAndStillEndsThem) {

@@ -330,6 +330,9 @@ TEST_F(SyncDaemonTest, APublishedLockDeniesTheNextLoginWithinAPoll) {
   auto s = status();
   EXPECT_EQ(s["sync"]["sources"]["locks"]["url"], server_.url("locks.yaml")) << s.dump();
   EXPECT_TRUE(s["sync"]["stale_locks"].is_null()) << s.dump();
+  auto text = testing::run({std::string(MID_BIN_DIR) + "/machineidctl", "status", "--socket", h_->socket()});
+  EXPECT_NE(text.output.find("sync      locks " + server_.url("locks.yaml") + ": synced "), std::string::npos)
+      << text.output;
 
   auto published = Clock::now();
   server_.publish("locks.yaml", lock_on("incident-9", "bot-ci"));
@@ -356,6 +359,9 @@ TEST_F(SyncDaemonTest, AStrictNodeDeniesOnceTheLockSourceIsStale) {
   EXPECT_NE(s["sync"]["stale_locks"].get<std::string>().find("last synced"), std::string::npos) << s.dump();
   EXPECT_NE(s["sync"]["sources"]["locks"]["last_error"].get<std::string>().find("HTTP 404"), std::string::npos)
       << s.dump();
+  auto text = testing::run({std::string(MID_BIN_DIR) + "/machineidctl", "status", "--socket", h_->socket()});
+  EXPECT_NE(text.output.find("ERROR     sync: the lock source last synced"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("failing ("), std::string::npos) << text.output;
   // Back: logins again.
   server_.publish("locks.yaml", "");
   EXPECT_TRUE(eventually([&] { return allowed(c); }, 15s))
