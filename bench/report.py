@@ -27,7 +27,9 @@ stamp = os.environ.get("MID_REPORT_STAMP") or datetime.datetime.now(datetime.tim
 raw_dir = os.path.join(results_dir, stamp)
 os.makedirs(raw_dir, exist_ok=True)
 if not os.path.samefile(run_dir, raw_dir):
-    for f in sorted(glob.glob(os.path.join(run_dir, "*.json")) + glob.glob(os.path.join(run_dir, "*.jsonl"))):
+    # The results, not the run's other files (the daemon's audit log is there too).
+    kept = ["*.json", "hostusers.jsonl", "socket-load.jsonl", "scale-*.jsonl"]
+    for f in sorted(sum((glob.glob(os.path.join(run_dir, pattern)) for pattern in kept), [])):
         shutil.copy(f, raw_dir)
 
 
