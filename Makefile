@@ -1,7 +1,7 @@
 # machineid-host front door. CMake + CTest do the work underneath.
 #   make            build everything into build/
 #   make check      run every test (SANITIZE=1: under ASan+UBSan, in build-sanitize/)
-#   make bench      benchmarks next to their baselines
+#   make bench      benchmarks next to their baselines (MID_BENCH_QUICK=1: a short trial)
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS from the seed corpus
 #   make install DESTDIR=...
 #   make demo       end-to-end demonstration on this machine
