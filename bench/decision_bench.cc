@@ -96,7 +96,7 @@ Setup make_setup(const std::string& kind) {
   WireReader r(s.cert.signature);
   (void)r.cstring();
   s.raw_signature = *r.string();
-  Decision d = decide(Request{s.blob, "root", std::nullopt, kNow}, s.np);
+  Decision d = decide(Request{s.blob, "root", std::nullopt, kNow, std::nullopt}, s.np);
   if (!d.allowed) {
     std::fprintf(stderr, "decision_bench: %s fixture denied: %s\n", kind.c_str(), d.detail.c_str());
     std::exit(2);
@@ -107,7 +107,7 @@ Setup make_setup(const std::string& kind) {
 void BM_Decision(benchmark::State& state, const std::string& kind) {
   Setup s = make_setup(kind);
   for (auto _ : state) {
-    Decision d = decide(Request{s.blob, "root", std::nullopt, kNow}, s.np);
+    Decision d = decide(Request{s.blob, "root", std::nullopt, kNow, std::nullopt}, s.np);
     benchmark::DoNotOptimize(d.allowed);
   }
 }

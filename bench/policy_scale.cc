@@ -132,7 +132,7 @@ void measure(const Point& p, const fs::path& dir) {
   std::vector<double> times;
   for (int i = 0; i < 2000; ++i) {
     auto t0 = Clock::now();
-    Decision d = decide(Request{*blob, "root", std::nullopt, kNow}, np);
+    Decision d = decide(Request{*blob, "root", std::nullopt, kNow, std::nullopt}, np);
     times.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     if (!d.allowed) die("fixture denied at " + p.what + " " + std::to_string(p.n) + ": " + d.detail);
   }

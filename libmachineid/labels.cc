@@ -52,7 +52,32 @@ bool is_match_all(const auto& selector) {
 
 }  // namespace
 
-Result<LabelPattern> make_pattern(std::string text) {
+namespace {
+
+RE2::Options regex_options() {
+  RE2::Options options;
+  options.set_log_errors(false);
+  return options;
+}
+
+}  // namespace
+
+LazyRegex::LazyRegex(std::string program, std::unique_ptr<const re2::RE2> compiled)
+    : program_(std::move(program)), compiled_(std::move(compiled)) {
+  if (compiled_) std::call_once(once_, [this] { compiled_flag_.store(true, std::memory_order_release); });
+}
+
+LazyRegex::~LazyRegex() = default;
+
+const re2::RE2& LazyRegex::get() const {
+  std::call_once(once_, [this] {
+    compiled_ = std::make_unique<const RE2>(program_, regex_options());
+    compiled_flag_.store(true, std::memory_order_release);
+  });
+  return *compiled_;
+}
+
+Result<LabelPattern> make_pattern(std::string text, bool keep_compiled) {
   std::string program;
   if (text.starts_with('^') && text.ends_with('$')) {
     program = text;
@@ -61,18 +86,17 @@ Result<LabelPattern> make_pattern(std::string text) {
   }
   LabelPattern pattern{std::move(text), nullptr};
   if (program.empty()) return pattern;
-  RE2::Options options;
-  options.set_log_errors(false);
-  auto regex = std::make_shared<const RE2>(program, options);
+  auto regex = std::make_unique<const RE2>(program, regex_options());
   if (!regex->ok())
     return make_error(Errc::config, "bad regexp '" + pattern.text + "': " + regex->error());
-  pattern.regex = std::move(regex);
+  if (!keep_compiled) regex.reset();
+  pattern.regex = std::make_shared<const LazyRegex>(std::move(program), std::move(regex));
   return pattern;
 }
 
 bool pattern_matches(const LabelPattern& pattern, std::string_view value) {
   if (pattern.text == "*") return true;
-  if (pattern.regex) return RE2::PartialMatch(value, *pattern.regex);
+  if (pattern.regex) return RE2::PartialMatch(value, pattern.regex->get());
   return pattern.text == value;
 }
 
@@ -99,7 +123,7 @@ Result<bool> match_labels(const LabelSelector& selector, const NodeLabels& label
       std::vector<std::string> texts = expand_values(pattern.text, traits);
       if (texts.empty()) texts.emplace_back();
       for (auto& text : texts) {
-        MID_TRY(compiled, make_pattern(std::move(text)));
+        MID_TRY(compiled, make_pattern(std::move(text), /*keep_compiled=*/true));
         values.push_back(std::move(compiled));
       }
     }

@@ -2,6 +2,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "machineid/labels.h"
 #include "resource_yaml.h"
 
@@ -50,6 +54,27 @@ TEST(NodeLabels, AnchoredValueIsARegexp) {
   EXPECT_FALSE(matches("      host: '^api-[0-9]+$'\n", {{"host", "api-42x"}}));
   EXPECT_FALSE(matches("      host: '^api-[0-9]+$'\n", {{"host", "xapi-42"}}));
   EXPECT_TRUE(matches("      env: '^(prod|staging)$'\n", {{"env", "staging"}}));
+}
+
+// A role's regexp is checked when it loads but compiled only when a
+// decision first matches it, once, whichever decision thread comes first.
+TEST(NodeLabels, ARegexpIsCompiledOnItsFirstMatchOnceAcrossThreads) {
+  LabelSelector sel = selector("      env: '^prod-[0-9]+$'\n");
+  const auto& regex = sel.at("env").at(0).regex;
+  ASSERT_TRUE(regex);
+  EXPECT_FALSE(regex->compiled());
+  std::vector<std::thread> threads;
+  std::atomic<int> matched{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i)
+        matched += labels_match(sel, {{"env", t % 2 ? "prod-" + std::to_string(i) : "staging"}}, {});
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_TRUE(regex->compiled());
+  EXPECT_EQ(matched.load(), 4 * 100);
+  // A bad one is still refused at load, naming it.
+  EXPECT_THAT(parse_error(role_with_labels("      env: '^prod-($'\n")), ::testing::HasSubstr("bad regexp '^prod-($'"));
 }
 
 TEST(NodeLabels, StarKeyWithStarValueMatchesEveryNode) {

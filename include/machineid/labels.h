@@ -2,8 +2,10 @@
 // Teleport's MatchLabels does.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,16 +25,36 @@ using NodeLabels = std::map<std::string, std::string, std::less<>>;
 // anchors, as Teleport does, so '^a|b$' matches "ax"), or a literal in which
 // '*' matches any run of characters (Teleport's glob). Templates are kept as
 // text and compiled once expanded.
+// A regular expression compiled on its first match, once, by whichever
+// thread comes first: a node may load 10 000 roles of which a certificate
+// names two, and an RE2 program costs more than the role around it.
+class LazyRegex {
+ public:
+  // `program` compiles (make_pattern checked it); `compiled` is kept if given.
+  LazyRegex(std::string program, std::unique_ptr<const re2::RE2> compiled);
+  ~LazyRegex();
+  const re2::RE2& get() const;
+  bool compiled() const { return compiled_flag_.load(std::memory_order_acquire); }
+
+ private:
+  std::string program_;
+  mutable std::once_flag once_;
+  mutable std::unique_ptr<const re2::RE2> compiled_;
+  mutable std::atomic<bool> compiled_flag_{false};
+};
+
 struct LabelPattern {
   std::string text;
-  std::shared_ptr<const re2::RE2> regex;  // compiled when `text` needs one and has no template
+  std::shared_ptr<const LazyRegex> regex;  // when `text` needs one and has no template
 };
 
 // key -> acceptable values. Matches when every key matches some value.
 using LabelSelector = std::map<std::string, std::vector<LabelPattern>, std::less<>>;
 
-// Compiles a value without templates; a bad regexp is an error naming it.
-Result<LabelPattern> make_pattern(std::string text);
+// A value without templates; a bad regexp is an error naming it. The
+// program is compiled to check it, and kept only when `keep_compiled` (a
+// pattern about to be matched); otherwise it is compiled again on first use.
+Result<LabelPattern> make_pattern(std::string text, bool keep_compiled = false);
 bool pattern_matches(const LabelPattern& pattern, std::string_view value);
 
 // Whether `selector` matches `labels`, once its templates are expanded with
