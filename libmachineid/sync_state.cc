@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "machineid/io.h"
+#include "machineid/node_policy.h"
 
 namespace machineid {
 namespace {
@@ -79,11 +80,11 @@ std::string format_sync_state(const SyncState& state) {
 
 Result<SyncState> load_sync_state(const Config& config) {
   std::string path = sync_path(config, kSyncStateFile);
+  if (access(path.c_str(), F_OK) != 0 && errno == ENOENT) return SyncState{};
+  // Whoever could write it could vouch for a dead lock source.
+  MID_CHECK(check_policy_file(config, path));
   auto text = read_file(path, kMaxSyncStateBytes);
-  if (!text.ok()) {
-    if (text.error().code == Errc::io && access(path.c_str(), F_OK) != 0 && errno == ENOENT) return SyncState{};
-    return text.error();
-  }
+  if (!text.ok()) return text.error();
   return parse_sync_state(*text, path);
 }
 

@@ -90,7 +90,7 @@ std::chrono::seconds Syncer::interval(Stream stream) const {
 
 Result<SyncReport> Syncer::sync(Stream stream, std::int64_t now) {
   SyncSource& source = state_.sources[std::string(stream_name(stream))];
-  auto outcome = attempt(stream, source, now);
+  auto outcome = attempt(stream, source);
   source.last_attempt = now;
   if (outcome.ok()) {
     source.last_success = now;
@@ -108,8 +108,7 @@ Result<SyncReport> Syncer::sync(Stream stream, std::int64_t now) {
   return outcome;
 }
 
-Result<SyncReport> Syncer::attempt(Stream stream, SyncSource& source, std::int64_t now) {
-  (void)now;
+Result<SyncReport> Syncer::attempt(Stream stream, SyncSource& source) {
   const bool ca = stream == Stream::ca;
   FetchOptions options;
   options.url = ca ? *config_.cluster.user_ca_url : stream == Stream::roles ? *config_.sync.roles_url

@@ -228,6 +228,21 @@ TEST_F(SyncTest, AStreamWithOneBadDocumentIsRefusedWhole) {
   EXPECT_EQ(synced(kSyncLocksFile), good);
 }
 
+TEST_F(SyncTest, AStateFileOthersCouldWriteIsNotBelieved) {
+  Config c = config("locks_max_age = \"1h\"\n");
+  std::string state = dir_.file("sync/state.json");
+  testing::write_file(state, "{\"version\":1,\"sources\":{\"locks\":{\"url\":\"x\",\"last_success\":1000}}}\n");
+  EXPECT_FALSE(stale_lock_view(c, load_sync_state(c), 1010));
+  ASSERT_EQ(chmod(state.c_str(), 0666), 0);
+  auto loaded = load_sync_state(c);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.error().message.find("writable by"), std::string::npos) << loaded.error().message;
+  // Strict (the default) denies on it.
+  auto why = stale_lock_view(c, loaded, 1010);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("cannot be read"), std::string::npos) << *why;
+}
+
 TEST_F(SyncTest, AStreamOfTheOtherKindIsRefused) {
   server_.publish("locks.yaml", testing::kCiRole);
   Syncer syncer(config());

@@ -47,7 +47,7 @@ class Syncer {
   const Config& config() const { return config_; }
 
  private:
-  Result<SyncReport> attempt(Stream stream, SyncSource& source, std::int64_t now);
+  Result<SyncReport> attempt(Stream stream, SyncSource& source);
   // The signature of a roles or locks stream; returns its time, if it says.
   Result<std::optional<std::int64_t>> check_signature(const std::string& url, std::string_view body,
                                                       const SyncSource& source);

@@ -39,7 +39,8 @@ struct SyncState {
 // Bounded (kMaxSyncStateBytes) and strict: Errc::malformed naming `source`.
 Result<SyncState> parse_sync_state(std::string_view json, std::string_view source);
 std::string format_sync_state(const SyncState& state);
-// sync.dir/state.json; a missing file is an empty state.
+// sync.dir/state.json; a missing file is an empty state, one that others
+// could have written (check_policy_file) an error.
 Result<SyncState> load_sync_state(const Config& config);
 
 // Under lock_mode "strict" with sync.locks_url set: why the node's view of
