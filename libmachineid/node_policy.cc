@@ -41,7 +41,7 @@ uid_t sync_owner(const Config& config) {
 }
 
 bool in_sync_dir(const Config& config, const std::string& path) {
-  return sync_enabled(config) && path.starts_with(config.sync.dir + "/");
+  return sync_enabled(config) && (path == config.sync.dir || path.starts_with(config.sync.dir + "/"));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <sys/timex.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -23,6 +24,8 @@
 #include "machineid/config.h"
 #include "machineid/encoding.h"
 #include "machineid/io.h"
+#include "machineid/node_policy.h"
+#include "machineid/sync_state.h"
 
 namespace machineidctl {
 namespace {
@@ -422,6 +425,54 @@ void check_state_dir(const machineid::Config& c, Report& r) {
   }
 }
 
+// machineid-sync, when a URL is set: its directory is trusted, each source
+// has synced within a few of its intervals, and the lock source is not
+// stale (which, under lock_mode strict, is denying every login right now).
+void check_sync(const machineid::Config& c, Report& r) {
+  if (!machineid::sync_enabled(c)) return;
+  const std::string fix_service = "systemctl enable --now machineid-sync.service machineid-sync.timer; "
+                                  "journalctl -u machineid-sync";
+  struct stat st {};
+  if (stat(c.sync.dir.c_str(), &st) != 0) {
+    r.fail("sync", c.sync.dir + " does not exist: machineid-sync has never run", fix_service);
+    return;
+  }
+  if (auto trusted = machineid::check_policy_file(c, c.sync.dir); !trusted.ok()) {
+    r.fail("sync", trusted.error().message, "chown " + c.sync.user + ": " + c.sync.dir + "; chmod 755 " + c.sync.dir);
+    return;
+  }
+  auto state = machineid::load_sync_state(c);
+  if (!state.ok()) {
+    r.fail("sync", state.error().message, "let machineid-sync rewrite it: rm it and systemctl restart machineid-sync");
+    return;
+  }
+  std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  struct Source {
+    const char* name;
+    const std::optional<std::string>& url;
+    std::chrono::seconds interval;
+  };
+  for (const Source& s : {Source{"ca", c.cluster.user_ca_url, c.cluster.refresh_interval},
+                          Source{"roles", c.sync.roles_url, c.sync.roles_interval},
+                          Source{"locks", c.sync.locks_url, c.sync.locks_interval}}) {
+    if (!s.url) continue;
+    auto it = state->sources.find(s.name);
+    const machineid::SyncSource* known = it == state->sources.end() ? nullptr : &it->second;
+    std::string what = std::string(s.name) + " from " + *s.url;
+    std::string error = known && known->last_error ? ": " + *known->last_error : "";
+    if (!known || !known->last_success) {
+      r.fail("sync", what + " has never synced" + error, fix_service);
+    } else if (now - *known->last_success > 3 * s.interval.count()) {
+      r.warn("sync", what + " last synced " + std::to_string(now - *known->last_success) + "s ago" + error,
+             fix_service);
+    } else {
+      r.ok("sync", what + " synced " + std::to_string(now - *known->last_success) + "s ago");
+    }
+  }
+  if (auto stale = machineid::stale_lock_view(c, *state, now))
+    r.fail("sync", "denying every login (lock_mode strict): " + *stale, fix_service);
+}
+
 }  // namespace
 
 int doctor(const Args& args) {
@@ -445,6 +496,7 @@ int doctor(const Args& args) {
   check_files(o.config, *config, report);
   check_clock(report);
   check_state_dir(*config, report);
+  check_sync(*config, report);
   report.finish();
   return report.failures() == 0 ? kExitOk : kExitFindings;
 }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <set>
 #include <string>
 #include <vector>
@@ -331,6 +332,36 @@ TEST_F(DoctorAuthselectTest, JsonCarriesTheAuthselectFinding) {
   }
   EXPECT_TRUE(managed) << r.output;
   EXPECT_TRUE(failed) << r.output;
+}
+
+// With a sync URL set, doctor reads machineid-sync's state: a source that
+// never synced, and a lock source so old that strict locking denies, are
+// problems with their fix.
+TEST_F(DoctorTest, MachineidSyncSourcesAreChecked) {
+  std::string sync = h.file("sync");
+  std::string toml = testing::read_file(h.file("etc/verifierd.toml"));
+  testing::write_file(h.file("etc/verifierd.toml"),
+                      toml + "[sync]\ndir = \"" + sync + "\"\nlocks_url = \"https://policy.example/locks.yaml\"\n");
+  auto r = doctor();
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("FAIL  sync        " + sync + " does not exist"), std::string::npos) << r.output;
+  ASSERT_EQ(mkdir(sync.c_str(), 0755), 0);
+  auto state = [&](long ago) {
+    testing::write_file(sync + "/state.json",
+                        "{\"version\":1,\"sources\":{\"locks\":{\"url\":\"x\",\"failures\":2,\"last_error\":\"answered HTTP 503\","
+                        "\"last_success\":" + std::to_string(std::time(nullptr) - ago) + "}}}\n");
+  };
+  state(5);
+  r = doctor();
+  EXPECT_NE(r.output.find("ok    sync        locks from https://policy.example/locks.yaml synced"), std::string::npos)
+      << r.output;
+  state(3600);
+  r = doctor();
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("denying every login (lock_mode strict): the lock source last synced"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("answered HTTP 503"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("journalctl -u machineid-sync"), std::string::npos) << r.output;
 }
 
 }  // namespace
