@@ -383,6 +383,20 @@ TEST_F(SyncDaemonTest, AStrictNodeDeniesOnceTheLockSourceIsStale) {
       << status().dump() << "\n" << testing::read_file(dir_.file("sync.err")) << h_->ask_helper("root", c).err;
 }
 
+// The daemon may start before machineid-sync has made its directory: it
+// watches for it, and takes in what lands there once it exists.
+TEST_F(SyncDaemonTest, ASyncDirectoryMadeAfterTheDaemonStartedIsWatched) {
+  server_.publish("locks.yaml", lock_on("incident-2", "bot-old"));
+  ASSERT_EQ(rmdir(dir_.file("sync").c_str()), 0);
+  start("locks_interval = \"1s\"\n");
+  std::string c = cert("bot-ci"), old = cert("bot-old");
+  EXPECT_FALSE(allowed(c));  // strict: the lock source has never synced
+  ASSERT_EQ(mkdir(dir_.file("sync").c_str(), 0755), 0);
+  start_sync();
+  ASSERT_TRUE(eventually([&] { return allowed(c); }, 20s)) << testing::read_file(dir_.file("sync.err"));
+  EXPECT_TRUE(eventually([&] { return !allowed(old); }));
+}
+
 TEST_F(SyncDaemonTest, ABestEffortNodeKeepsGoingOnTheLocksItHas) {
   server_.publish("locks.yaml", lock_on("incident-1", "bot-old"));
   start("locks_interval = \"1s\"\nlocks_max_age = \"2s\"\n", "lock_mode = \"best_effort\"\n");

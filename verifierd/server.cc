@@ -103,13 +103,32 @@ void Server::watch_files() {
   // Watching directories catches the rename of an atomic replace too.
   constexpr std::uint32_t kEvents =
       IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
+  bool appeared = false;
+  std::set<std::string> unwatched;
   for (const auto& dir : engine_.watched_directories()) {
     int wd = inotify_add_watch(inotify_fd_, dir.c_str(), kEvents);
     if (wd < 0) {
-      log(Priority::warning,
-          "cannot watch " + dir + ": " + std::strerror(errno) + " (reload with SIGHUP)");
+      // Said once per directory, not every retry.
+      if (!unwatched_.count(dir))
+        log(Priority::warning, "cannot watch " + dir + ": " + std::strerror(errno) + " (trying again every " +
+                                   std::to_string(kRewatchMs / 1000) + " s)");
+      unwatched.insert(dir);
     } else {
       watches_[wd] = dir;
+      // It came into being since the last try: what it holds is news.
+      if (unwatched_.count(dir)) {
+        log(Priority::notice, "watching " + dir + " now");
+        appeared = true;
+      }
+    }
+  }
+  unwatched_ = std::move(unwatched);
+  rewatch_due_ms_ = unwatched_.empty() ? 0 : now_ms() + kRewatchMs;
+  if (appeared) {
+    engine_.read_sync_state();
+    if (reload_due_ms_ == 0) {
+      reload_due_ms_ = now_ms() + kReloadDebounceMs;
+      due_trigger_ = "directory appeared";
     }
   }
 }
@@ -477,6 +496,7 @@ int Server::next_timeout(std::int64_t now) const {
   if (reload_due_ms_ != 0) next = std::min(next, reload_due_ms_);
   if (accept_paused_until_ms_ != 0) next = std::min(next, accept_paused_until_ms_);
   if (watchdog_interval_ms_ != 0) next = std::min(next, watchdog_due_ms_);
+  if (rewatch_due_ms_ != 0) next = std::min(next, rewatch_due_ms_);
   if (std::int64_t tick = engine_.next_tick_ms(); tick != 0) next = std::min(next, tick);
   if (next == INT64_MAX) return -1;
   return static_cast<int>(std::clamp<std::int64_t>(next - now, 0, INT_MAX));
@@ -529,6 +549,7 @@ int Server::run() {
       reload_due_ms_ = 0;
       reload(due_trigger_);
     }
+    if (rewatch_due_ms_ != 0 && rewatch_due_ms_ <= now) watch_files();
     if (accept_paused_until_ms_ != 0 && accept_paused_until_ms_ <= now) {
       accept_paused_until_ms_ = 0;
       if (spare_fd_ < 0) spare_fd_ = open_spare();

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 
 #include "decision_pool.h"
@@ -34,6 +35,7 @@ inline constexpr std::size_t kOwnFds = 16;
 inline constexpr std::size_t kMaxQueuedReplyBytes = 64 * 1024;
 // Changes to watched files are coalesced for this long before a reload.
 inline constexpr std::int64_t kReloadDebounceMs = 200;
+inline constexpr std::int64_t kRewatchMs = 5000;
 // A load that kept pieces for a passing reason (descriptors, memory) is
 // retried after this long, doubling up to the maximum.
 inline constexpr std::int64_t kRetryFirstMs = 1000;
@@ -111,6 +113,10 @@ class Server {
   std::map<int, Connection> connections_;
   std::uint32_t serial_ = 0;
   std::map<int, std::string> watches_;  // inotify watch -> directory
+  // Directories that could not be watched (not there yet, say), tried again
+  // every kRewatchMs: a change there would otherwise go unseen until a reload.
+  std::set<std::string> unwatched_;
+  std::int64_t rewatch_due_ms_ = 0;  // 0: none to try
   std::int64_t reload_due_ms_ = 0;      // 0: none pending
   std::string due_trigger_;
   std::int64_t retry_ms_ = kRetryFirstMs;
