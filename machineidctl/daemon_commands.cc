@@ -31,11 +31,16 @@ void print_status(const nlohmann::json& s) {
     out << "          " << k["fingerprint"].get<std::string>() << " "
         << k["type"].get<std::string>() << " (" << k["bits"].get<int>() << " bits, line "
         << k["line"].get<int>() << ")\n";
+  // Roles and locks machineid-sync fetched load beside the directories'.
+  auto synced = [&](const char* what) {
+    return s.contains("sync") && s["sync"]["sources"].contains(what) ? " and " + s["sync"]["dir"].get<std::string>()
+                                                                     : std::string();
+  };
   out << "roles     " << s["roles"]["names"].size() << " in "
-      << s["roles"]["dir"].get<std::string>() << "\n"
+      << s["roles"]["dir"].get<std::string>() << synced("roles") << "\n"
       << "locks     " << s["locks"]["count"].get<long>() << " ("
       << s["locks"]["in_force"].get<long>() << " in force) in "
-      << s["locks"]["dir"].get<std::string>() << "\n"
+      << s["locks"]["dir"].get<std::string>() << synced("locks") << "\n"
       << "KRL       " << s["krl"]["file"].get<std::string>() << ": "
       << s["krl"]["state"].get<std::string>() << "\n";
   // Each source machineid-sync keeps: how long ago it last synced, and why
