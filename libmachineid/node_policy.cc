@@ -29,16 +29,14 @@ void load_revocations(NodePolicy& np) {
   }
 }
 
-namespace {
-
-// The sync service's uid; root's when the account is unknown, so that
-// only root's files are trusted there.
 uid_t sync_owner(const Config& config) {
   std::vector<char> buf(4096);
   passwd pw{}, *found = nullptr;
   if (getpwnam_r(config.sync.user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return 0;
   return found->pw_uid;
 }
+
+namespace {
 
 bool in_sync_dir(const Config& config, const std::string& path) {
   return sync_enabled(config) && (path == config.sync.dir || path.starts_with(config.sync.dir + "/"));
@@ -53,8 +51,12 @@ std::string user_ca_path(const Config& config) {
   return stat(synced.c_str(), &st) == 0 || errno != ENOENT ? synced : config.cluster.user_ca_file;
 }
 
+Status check_policy_file(const Config& config, const std::string& path, uid_t owner) {
+  return in_sync_dir(config, path) ? check_trusted_path(path, owner) : check_trusted_path(path);
+}
+
 Status check_policy_file(const Config& config, const std::string& path) {
-  return in_sync_dir(config, path) ? check_trusted_path(path, sync_owner(config)) : check_trusted_path(path);
+  return check_policy_file(config, path, in_sync_dir(config, path) ? sync_owner(config) : 0);
 }
 
 SyncedFiles synced_files(const Config& config) {
@@ -78,6 +80,7 @@ Result<NodePolicy> load_node_policy(Config config) {
   MID_TRY(cas, CaSet::load(user_ca_path(config), config.cluster.name));
   np.cas = std::move(cas);
   np.config = std::move(config);
+  np.sync_owner = sync_owner(np.config);
   load_roles_and_locks(np, nullptr);
   load_revocations(np);
   return np;

@@ -78,11 +78,13 @@ std::string format_sync_state(const SyncState& state) {
          "\n";
 }
 
-Result<SyncState> load_sync_state(const Config& config) {
+Result<SyncState> load_sync_state(const Config& config) { return load_sync_state(config, sync_owner(config)); }
+
+Result<SyncState> load_sync_state(const Config& config, uid_t owner) {
   std::string path = sync_path(config, kSyncStateFile);
   if (access(path.c_str(), F_OK) != 0 && errno == ENOENT) return SyncState{};
   // Whoever could write it could vouch for a dead lock source.
-  MID_CHECK(check_policy_file(config, path));
+  MID_CHECK(check_policy_file(config, path, owner));
   auto text = read_file(path, kMaxSyncStateBytes);
   if (!text.ok()) return text.error();
   return parse_sync_state(*text, path);
@@ -96,6 +98,10 @@ std::optional<std::string> stale_lock_view(const Config& config, const Result<Sy
     return std::string("the lock source has never synced") +
            (it != state->sources.end() && it->second.last_error ? ": " + *it->second.last_error : "");
   std::int64_t age = now - *it->second.last_success;
+  // A sync "in the future" (the clock stepped back, or a forged state)
+  // vouches for nothing: strict waits for the next real one.
+  if (age < -kSyncClockLeeway)
+    return "the lock source's last sync lies " + std::to_string(-age) + " s in the future (the clock moved back?)";
   if (age <= config.sync.locks_max_age.count()) return std::nullopt;
   std::string why = "the lock source last synced " + std::to_string(age) + " s ago (sync.locks_max_age is " +
                     std::to_string(config.sync.locks_max_age.count()) + " s)";

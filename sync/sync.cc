@@ -185,6 +185,10 @@ Result<std::optional<std::int64_t>> Syncer::check_signature(const std::string& u
                                           ", before the stream in force (" + std::to_string(*source.signed_at) +
                                           "): an old stream is not taken back");
     signed_at = t;
+  } else if (source.signed_at && source.url == url) {
+    // Otherwise any older stream signed without a time could be served again.
+    return make_error(Errc::crypto, options.url + ": the trusted comment has no timestamp, and the stream in force "
+                                                  "had one: an undated stream is not taken");
   }
   return signed_at;
 }

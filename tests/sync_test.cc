@@ -243,6 +243,18 @@ TEST_F(SyncTest, AStateFileOthersCouldWriteIsNotBelieved) {
   EXPECT_NE(why->find("cannot be read"), std::string::npos) << *why;
 }
 
+TEST_F(SyncTest, ASyncRecordedInTheFutureVouchesForNothing) {
+  Config c = config("locks_max_age = \"1h\"\n");
+  testing::write_file(dir_.file("sync/state.json"),
+                      "{\"version\":1,\"sources\":{\"locks\":{\"url\":\"x\",\"last_success\":100000}}}\n");
+  auto state = load_sync_state(c);
+  ASSERT_TRUE(state.ok()) << state.error().message;
+  EXPECT_FALSE(stale_lock_view(c, state, 100000 - kSyncClockLeeway));  // within the leeway
+  auto why = stale_lock_view(c, state, 100000 - 3600);                // the clock went back an hour
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("in the future"), std::string::npos) << *why;
+}
+
 TEST_F(SyncTest, AStreamOfTheOtherKindIsRefused) {
   server_.publish("locks.yaml", testing::kCiRole);
   Syncer syncer(config());
@@ -279,6 +291,7 @@ TEST_F(SyncTest, SignedStreamsMustVerifyNameTheClusterAndNotGoBackInTime) {
   refused(v2, other, "cluster:example.teleport.sh timestamp:3000", "not by the trusted key");
   refused(v2, signer, "cluster:staging.teleport.sh timestamp:3000", "names cluster 'staging.teleport.sh'");
   refused(v2, signer, "cluster:example.teleport.sh timestamp:1000", "an old stream is not taken back");
+  refused(v2, signer, "cluster:example.teleport.sh", "an undated stream is not taken");
   // Signed, then changed on the server.
   publish(v2, signer, "cluster:example.teleport.sh timestamp:3000");
   testing::write_file(server_.file("locks.yaml"), v2 + "# appended\n");

@@ -149,10 +149,11 @@ PolicyLoad load_fresh_policy(const std::string& config_path, const NodePolicy& l
   });
   note("config", config.ok() ? Status{} : Status{config.error()});
   fresh.config = config.ok() ? std::move(*config) : last_good.config;
+  fresh.sync_owner = sync_owner(fresh.config);  // on this load thread, not the loop
 
   const std::string ca_file = user_ca_path(fresh.config);
   auto cas = with_retries([&]() -> Result<CaSet> {
-    MID_CHECK(check_policy_file(fresh.config, ca_file));
+    MID_CHECK(check_policy_file(fresh.config, ca_file, fresh.sync_owner));
     return CaSet::load(ca_file, fresh.config.cluster.name);
   });
   note("ca", cas.ok() ? Status{} : Status{cas.error()});
@@ -543,7 +544,7 @@ bool Engine::is_sync_state(const std::string& dir, std::string_view name) const 
 
 void Engine::read_sync_state() {
   const Config& c = policy_->config;
-  auto state = sync_enabled(c) ? load_sync_state(c) : Result<SyncState>(SyncState{});
+  auto state = sync_enabled(c) ? load_sync_state(c, policy_->sync_owner) : Result<SyncState>(SyncState{});
   // Said once when it starts failing and once when it reads again.
   if (state.ok() && !sync_state_.ok()) log(Priority::notice, "sync state: reads again");
   if (!state.ok() && (sync_state_.ok() || sync_state_.error().message != state.error().message))

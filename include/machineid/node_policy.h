@@ -20,6 +20,7 @@ namespace machineid {
 
 struct NodePolicy {
   Config config;
+  uid_t sync_owner = 0;  // sync_owner(config), as the load found it
   CaSet cas;
   Policy policy;
   // The KRL, if one is configured and present. When krl_error is set the
@@ -61,8 +62,14 @@ void load_roles_and_locks(NodePolicy& np, const NodePolicy* last_good);
 // copy once it has fetched one (user_ca_file is then only what the node
 // starts with), else user_ca_file.
 std::string user_ca_path(const Config& config);
+// machineid-sync's uid ([sync] user), looked up once per load so that the
+// daemon's event loop never waits on a directory service; root's when the
+// account is unknown, so that only root's files are trusted there.
+uid_t sync_owner(const Config& config);
 // StrictModes for a file of the policy: machineid-sync's files may be owned
-// by its user, everything else by root (or this process's user).
+// by its user (`owner`, or looked up), everything else by root (or this
+// process's user).
+Status check_policy_file(const Config& config, const std::string& path, uid_t owner);
 Status check_policy_file(const Config& config, const std::string& path);
 // The roles and locks streams machineid-sync keeps, for load_policy.
 SyncedFiles synced_files(const Config& config);

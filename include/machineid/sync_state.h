@@ -4,6 +4,8 @@
 // denies logins), and by machineidctl.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -17,6 +19,8 @@
 namespace machineid {
 
 inline constexpr std::size_t kMaxSyncStateBytes = 64 * 1024;
+// How far in the future a recorded sync may lie and still count (seconds).
+inline constexpr std::int64_t kSyncClockLeeway = 60;
 
 struct SyncSource {
   std::string url;
@@ -41,7 +45,8 @@ Result<SyncState> parse_sync_state(std::string_view json, std::string_view sourc
 std::string format_sync_state(const SyncState& state);
 // sync.dir/state.json; a missing file is an empty state, one that others
 // could have written (check_policy_file) an error.
-Result<SyncState> load_sync_state(const Config& config);
+Result<SyncState> load_sync_state(const Config& config, uid_t owner);
+Result<SyncState> load_sync_state(const Config& config);  // owner: sync_owner(config)
 
 // Under lock_mode "strict" with sync.locks_url set: why the node's view of
 // the locks cannot be trusted at `now` (never synced, or last synced longer
