@@ -49,12 +49,14 @@ Result<MinisignKey> MinisignKey::parse(std::string_view text) {
 std::string MinisignKey::id_hex() const {
   static constexpr char kDigits[] = "0123456789ABCDEF";
   std::string out;
-  // minisign prints the id as a little-endian 64-bit number.
+  // minisign prints the id as a little-endian 64-bit number, in hex
+  // without leading zeros.
   for (std::size_t i = id.size(); i-- > 0;) {
     out += kDigits[id[i] >> 4];
     out += kDigits[id[i] & 15];
   }
-  return out;
+  std::size_t first = out.find_first_not_of('0');
+  return first == std::string::npos ? "0" : out.substr(first);
 }
 
 Result<std::string> minisign_verify(const MinisignKey& key, std::string_view message, std::string_view signature,

@@ -29,7 +29,7 @@ struct MinisignKey {
   // Accepts the bare base64 key or the whole minisign.pub text (its
   // "untrusted comment:" line, then the key). Errc::malformed on anything else.
   static Result<MinisignKey> parse(std::string_view text);
-  // The key id as minisign prints it: 16 upper-case hex digits.
+  // The key id as minisign prints it: upper-case hex, no leading zeros.
   std::string id_hex() const;
 };
 
