@@ -196,10 +196,9 @@ Result<std::string> node_matcher(const RoleConditions& c, bool deny, const NodeL
     if (deny && matched) return std::string("node_labels");
     labels_ok = matched;
   }
-  if (!c.node_labels_expression.empty()) {
-    if (!c.parsed_expression)
-      return make_error(Errc::config, "node_labels_expression does not parse: " + c.expression_error);
-    auto matched = c.parsed_expression->matches(input);
+  if (const LabelsExpression* e = c.node_labels_expression.get()) {
+    if (!e->parsed) return make_error(Errc::config, "node_labels_expression does not parse: " + e->error);
+    auto matched = e->parsed->matches(input);
     if (!matched.ok()) return with_context(matched.error(), "evaluating node_labels_expression");
     if (deny) return std::string(*matched ? "node_labels_expression" : "");
     if (!*matched) return std::string();

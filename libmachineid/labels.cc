@@ -46,7 +46,7 @@ bool has_template(const LabelSelector& selector) {
 }
 
 bool is_match_all(const auto& selector) {
-  auto it = selector.find("*");
+  auto it = std::find_if(selector.begin(), selector.end(), [](const auto& entry) { return entry.first == "*"; });
   return it != selector.end() && it->second.size() == 1 && it->second[0].text == "*";
 }
 

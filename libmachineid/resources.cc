@@ -252,7 +252,7 @@ class ResourceReader {
       } else {
         MID_CHECK(add(entry.second));
       }
-      out[key] = std::move(patterns);
+      out.emplace_back(key, std::move(patterns));
     }
     return {};
   }
@@ -269,17 +269,19 @@ class ResourceReader {
     YAML::Node expression = child(node, "node_labels_expression");
     MID_TRY(text, scalar(expression, field + ".node_labels_expression"));
     if (!text.empty()) {
-      out.node_labels_expression = text;
+      auto e = std::make_shared<LabelsExpression>();
+      e->text = text;
       auto parsed = Expression::parse(text, ExpressionLanguage::label_expression);
       if (parsed.ok()) {
-        out.parsed_expression = std::move(*parsed);
+        e->parsed = std::move(*parsed);
       } else {
         // Teleport loads the role and only warns; a check that reaches the
         // expression then fails, and the request is denied.
-        out.expression_error = parsed.error().message;
+        e->error = parsed.error().message;
         staged_.notices.push_back(where(expression) + ": " + field + ".node_labels_expression: " +
-                                  out.expression_error + " (requests that reach it are denied)");
+                                  e->error + " (requests that reach it are denied)");
       }
+      out.node_labels_expression = std::move(e);
     }
     return labels(child(node, "node_labels"), field + ".node_labels", out.node_labels);
   }
@@ -287,8 +289,10 @@ class ResourceReader {
   Status options(const YAML::Node& node, Role& role) const {
     YAML::Node mode_node = child(node, "create_host_user_mode");
     MID_TRY(mode, scalar(mode_node, "spec.options.create_host_user_mode"));
-    if (mode == "keep" || mode == "insecure-drop") {
-      role.create_host_user_mode = mode;
+    if (mode == "keep") {
+      role.create_host_user_mode = "keep";
+    } else if (mode == "insecure-drop") {
+      role.create_host_user_mode = "insecure-drop";
     } else if (mode == "drop") {
       role.create_host_user_mode = "insecure-drop";  // Teleport reads its deprecated "drop" so
     } else if (!mode.empty() && mode != "off" && mode != "false") {  // Teleport: false means off
@@ -355,7 +359,7 @@ class ResourceReader {
       return error(child(allow, "logins"), "spec.allow.logins", "the wildcard '*' is not allowed in logins");
     // Teleport gives a v3 role with logins and no node_labels every node.
     if (version == "v3" && !present(child(allow, "node_labels")) && !role.allow.logins.empty())
-      role.allow.node_labels["*"] = {LabelPattern{"*", nullptr}};
+      role.allow.node_labels.emplace_back("*", std::vector<LabelPattern>{LabelPattern{"*", nullptr}});
     staged_.roles.emplace(std::move(name), std::move(role));
     return {};
   }

@@ -60,7 +60,9 @@ TEST(NodeLabels, AnchoredValueIsARegexp) {
 // decision first matches it, once, whichever decision thread comes first.
 TEST(NodeLabels, ARegexpIsCompiledOnItsFirstMatchOnceAcrossThreads) {
   LabelSelector sel = selector("      env: '^prod-[0-9]+$'\n");
-  const auto& regex = sel.at("env").at(0).regex;
+  ASSERT_EQ(sel.size(), 1u);
+  ASSERT_EQ(sel[0].first, "env");
+  const auto& regex = sel[0].second.at(0).regex;
   ASSERT_TRUE(regex);
   EXPECT_FALSE(regex->compiled());
   std::vector<std::thread> threads;

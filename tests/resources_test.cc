@@ -127,7 +127,7 @@ TEST(Roles, TctlDumpOfThreeRolesLoads) {
       labels_match(ci.allow.node_labels, {{"env", "staging"}, {"group", "api-servers"}}, {}));
   EXPECT_THAT(ci.deny.logins, ElementsAre("root"));
   EXPECT_TRUE(ci.deny.node_labels.empty());
-  EXPECT_EQ(ci.create_host_user_mode, "keep");
+  EXPECT_STREQ(ci.create_host_user_mode, "keep");
   EXPECT_EQ(ci.max_session_ttl, std::chrono::hours(8));
 
   const Role& access = policy.roles.at("access");
@@ -140,7 +140,7 @@ TEST(Roles, TctlDumpOfThreeRolesLoads) {
   EXPECT_TRUE(deny.allow.logins.empty());
   EXPECT_THAT(deny.deny.logins, ElementsAre("postgres"));
   EXPECT_TRUE(labels_match(deny.deny.node_labels, {{"env", "prod"}}, {}));
-  EXPECT_EQ(deny.create_host_user_mode, "insecure-drop");
+  EXPECT_STREQ(deny.create_host_user_mode, "insecure-drop");
   EXPECT_FALSE(deny.max_session_ttl);
 }
 
@@ -155,10 +155,10 @@ TEST(Roles, HostUserModeOffAndTeleportsOldDropAreUnderstood) {
   EXPECT_FALSE(parse_ok(role_with_options("    create_host_user_mode: false\n"))
                    .roles.at("r")
                    .create_host_user_mode);
-  EXPECT_EQ(parse_ok(role_with_options("    create_host_user_mode: drop\n"))
-                .roles.at("r")
-                .create_host_user_mode,
-            "insecure-drop");
+  EXPECT_STREQ(parse_ok(role_with_options("    create_host_user_mode: drop\n"))
+                   .roles.at("r")
+                   .create_host_user_mode,
+               "insecure-drop");
 }
 
 TEST(Roles, BadHostUserModeIsAnError) {
@@ -240,11 +240,13 @@ version: v7
   const Role& ci = policy.roles.at("ci");
   EXPECT_THAT(ci.allow.namespaces, ElementsAre("default"));
   EXPECT_TRUE(ci.allow.in_default_namespace());
-  EXPECT_TRUE(ci.allow.parsed_expression.has_value());
+  ASSERT_NE(ci.allow.node_labels_expression, nullptr);
+  EXPECT_TRUE(ci.allow.node_labels_expression->parsed.has_value());
   EXPECT_TRUE(ci.deny.in_default_namespace());
   // Teleport loads a role whose expression does not parse, warning only.
-  EXPECT_FALSE(ci.deny.parsed_expression.has_value());
-  EXPECT_FALSE(ci.deny.expression_error.empty());
+  ASSERT_NE(ci.deny.node_labels_expression, nullptr);
+  EXPECT_FALSE(ci.deny.node_labels_expression->parsed.has_value());
+  EXPECT_FALSE(ci.deny.node_labels_expression->error.empty());
   ASSERT_EQ(policy.notices.size(), 1u);
   EXPECT_EQ(policy.notices[0].rfind("roles.d/ci.yaml:11: spec.deny.node_labels_expression: ", 0), 0u)
       << policy.notices[0];

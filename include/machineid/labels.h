@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "machineid/identity.h"
@@ -49,7 +50,9 @@ struct LabelPattern {
 };
 
 // key -> acceptable values. Matches when every key matches some value.
-using LabelSelector = std::map<std::string, std::vector<LabelPattern>, std::less<>>;
+// A flat list in document order (YAML refuses a key twice): a role has a
+// handful of keys, and a node keeps thousands of roles.
+using LabelSelector = std::vector<std::pair<std::string, std::vector<LabelPattern>>>;
 
 // A value without templates; a bad regexp is an error naming it. The
 // program is compiled to check it, and kept only when `keep_compiled` (a

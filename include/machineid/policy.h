@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,18 +19,23 @@
 
 namespace machineid {
 
+// A condition's node_labels_expression: its text, and either the parsed
+// expression or why it does not parse (Teleport loads such a role and
+// denies any request whose check reaches the expression).
+struct LabelsExpression {
+  std::string text;
+  std::optional<Expression> parsed;
+  std::string error;
+};
+
 // One condition (allow or deny) of a role. Logins, label keys and values,
 // host groups and sudoers lines may hold trait templates, expanded per
 // request.
 struct RoleConditions {
   std::vector<std::string> logins;
   LabelSelector node_labels;
-  // node_labels_expression: its text, and either the parsed expression or
-  // why it does not parse (Teleport loads such a role and denies any request
-  // whose check reaches the expression).
-  std::string node_labels_expression;
-  std::optional<Expression> parsed_expression;
-  std::string expression_error;
+  // Held apart, as few roles have one: a node keeps thousands of roles.
+  std::shared_ptr<const LabelsExpression> node_labels_expression;  // immutable, shared by copies
   // Empty stands for Teleport's default, ["default"].
   std::vector<std::string> namespaces;
   std::vector<std::string> host_groups;
@@ -38,7 +44,7 @@ struct RoleConditions {
   // Whether the role takes part in this condition for the default namespace.
   bool in_default_namespace() const;
   // Whether the condition has a node matcher (labels or an expression).
-  bool has_node_matcher() const { return !node_labels.empty() || !node_labels_expression.empty(); }
+  bool has_node_matcher() const { return !node_labels.empty() || node_labels_expression != nullptr; }
 };
 
 // The session options of a role that sshd can enforce; unset when the role
@@ -57,7 +63,8 @@ struct Role {
   std::string source;  // "file:line" of the document
   RoleConditions allow;
   RoleConditions deny;
-  std::optional<std::string> create_host_user_mode;     // "keep" | "insecure-drop"
+  // "keep" or "insecure-drop" (static text, not owned); null when off or absent.
+  const char* create_host_user_mode = nullptr;
   std::optional<std::chrono::seconds> max_session_ttl;  // unset when absent or zero
   RoleOptions options;
 };
