@@ -21,8 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (const auto& login : c->logins) expand_template(login, traits);
       for (const auto& group : c->host_groups) expand_values(group, traits);
       (void)match_labels(c->node_labels, labels, traits);
-      if (c->node_labels_expression && c->node_labels_expression->parsed)
-        (void)c->node_labels_expression->parsed->matches(input);
+      if (const LabelsExpression* e = c->node_labels_expression(); e && e->parsed) (void)e->parsed->matches(input);
     }
   }
   const std::vector<std::string> roles = {"ci", "access"};

@@ -196,7 +196,7 @@ Result<std::string> node_matcher(const RoleConditions& c, bool deny, const NodeL
     if (deny && matched) return std::string("node_labels");
     labels_ok = matched;
   }
-  if (const LabelsExpression* e = c.node_labels_expression.get()) {
+  if (const LabelsExpression* e = c.node_labels_expression()) {
     if (!e->parsed) return make_error(Errc::config, "node_labels_expression does not parse: " + e->error);
     auto matched = e->parsed->matches(input);
     if (!matched.ok()) return with_context(matched.error(), "evaluating node_labels_expression");
@@ -226,7 +226,7 @@ void host_user_settings(Decision& d, const std::vector<const Role*>& roles, cons
     for (const auto& g : role->allow.host_groups)
       for (auto& group : expand_values(g, *input.traits))
         if (!contains(groups, group)) groups.push_back(std::move(group));
-    for (const auto& s : role->allow.host_sudoers)
+    for (const auto& s : role->allow.host_sudoers())
       for (auto& line : expand_values(s, *input.traits))
         if (!contains(sudoers, line)) sudoers.push_back(std::move(line));
   }
@@ -235,7 +235,7 @@ void host_user_settings(Decision& d, const std::vector<const Role*>& roles, cons
     if (!matched.ok() || matched->empty()) continue;
     for (const auto& g : role->deny.host_groups)
       for (const auto& group : expand_values(g, *input.traits)) std::erase(groups, group);
-    for (const auto& s : role->deny.host_sudoers)
+    for (const auto& s : role->deny.host_sudoers())
       for (const auto& line : expand_values(s, *input.traits))
         if (line == "*") {
           sudoers.clear();

@@ -4,6 +4,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <deque>
 
 #include "machineid/template.h"
 
@@ -23,6 +24,9 @@ std::string glob_to_regex(std::string_view glob) {
   return out + "$";
 }
 
+const LabelPattern& pattern_of(const LabelPattern& p) { return p; }
+const LabelPattern& pattern_of(const LabelPattern* p) { return *p; }
+
 // Every key present on the node with a value matching one of its patterns.
 template <class Entries>
 bool entries_match(const Entries& entries, const NodeLabels& labels) {
@@ -30,7 +34,7 @@ bool entries_match(const Entries& entries, const NodeLabels& labels) {
     auto it = labels.find(key);
     if (it == labels.end()) return false;
     if (std::none_of(patterns.begin(), patterns.end(),
-                     [&](const LabelPattern& p) { return pattern_matches(p, it->second); }))
+                     [&](const auto& p) { return pattern_matches(pattern_of(p), it->second); }))
       return false;
   }
   return true;
@@ -47,7 +51,7 @@ bool has_template(const LabelSelector& selector) {
 
 bool is_match_all(const auto& selector) {
   auto it = std::find_if(selector.begin(), selector.end(), [](const auto& entry) { return entry.first == "*"; });
-  return it != selector.end() && it->second.size() == 1 && it->second[0].text == "*";
+  return it != selector.end() && it->second.size() == 1 && pattern_of(it->second[0]).text == "*";
 }
 
 }  // namespace
@@ -62,42 +66,44 @@ RE2::Options regex_options() {
 
 }  // namespace
 
-LazyRegex::LazyRegex(std::string program, std::unique_ptr<const re2::RE2> compiled)
-    : program_(std::move(program)), compiled_(std::move(compiled)) {
-  if (compiled_) std::call_once(once_, [this] { compiled_flag_.store(true, std::memory_order_release); });
+std::string regex_program(std::string_view text) {
+  if (text.starts_with('^') && text.ends_with('$')) return std::string(text);
+  if (text != "*" && text.find('*') != std::string_view::npos) return glob_to_regex(text);
+  return {};
 }
 
-LazyRegex::~LazyRegex() = default;
+LazyRegex& LazyRegex::operator=(LazyRegex other) noexcept {
+  delete compiled_.exchange(other.compiled_.exchange(nullptr));
+  return *this;
+}
 
-const re2::RE2& LazyRegex::get() const {
-  std::call_once(once_, [this] {
-    compiled_ = std::make_unique<const RE2>(program_, regex_options());
-    compiled_flag_.store(true, std::memory_order_release);
-  });
-  return *compiled_;
+LazyRegex::~LazyRegex() { delete compiled_.load(); }
+
+const re2::RE2& LazyRegex::get(std::string_view text) const {
+  if (const RE2* done = compiled_.load(std::memory_order_acquire)) return *done;
+  auto fresh = std::make_unique<const RE2>(regex_program(text), regex_options());
+  const RE2* expected = nullptr;
+  if (compiled_.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel)) return *fresh.release();
+  return *expected;  // another thread came first
 }
 
 Result<LabelPattern> make_pattern(std::string text, bool keep_compiled) {
-  std::string program;
-  if (text.starts_with('^') && text.ends_with('$')) {
-    program = text;
-  } else if (text != "*" && text.find('*') != std::string::npos) {
-    program = glob_to_regex(text);
-  }
-  LabelPattern pattern{std::move(text), nullptr};
+  std::string program = regex_program(text);
+  LabelPattern pattern{std::move(text), {}};
   if (program.empty()) return pattern;
   auto regex = std::make_unique<const RE2>(program, regex_options());
   if (!regex->ok())
     return make_error(Errc::config, "bad regexp '" + pattern.text + "': " + regex->error());
-  if (!keep_compiled) regex.reset();
-  pattern.regex = std::make_shared<const LazyRegex>(std::move(program), std::move(regex));
+  if (keep_compiled) pattern.regex = LazyRegex(std::move(regex));
   return pattern;
 }
 
 bool pattern_matches(const LabelPattern& pattern, std::string_view value) {
-  if (pattern.text == "*") return true;
-  if (pattern.regex) return RE2::PartialMatch(value, pattern.regex->get());
-  return pattern.text == value;
+  const std::string& text = pattern.text;
+  if (text == "*") return true;
+  if (text.find('*') != std::string::npos || (text.starts_with('^') && text.ends_with('$')))
+    return RE2::PartialMatch(value, pattern.regex.get(text));
+  return text == value;
 }
 
 bool labels_match(const LabelSelector& selector, const NodeLabels& labels, const Traits& traits) {
@@ -111,20 +117,23 @@ Result<bool> match_labels(const LabelSelector& selector, const NodeLabels& label
   // A key takes its first value, or "" (no node has that label) when it does
   // not expand; a value that does not expand stands for "" — Teleport's
   // applyLabelsTraits. A later key expanding like an earlier one replaces it.
-  std::map<std::string, std::vector<LabelPattern>, std::less<>> expanded;
+  // The role's own patterns are referred to, not copied, so that their
+  // regexps compile once; expanded ones live in `made` until the match.
+  std::map<std::string, std::vector<const LabelPattern*>, std::less<>> expanded;
+  std::deque<LabelPattern> made;
   for (const auto& [key, patterns] : selector) {
     std::vector<std::string> keys = expand_values(key, traits);
-    std::vector<LabelPattern> values;
+    std::vector<const LabelPattern*> values;
     for (const auto& pattern : patterns) {
       if (!is_template(pattern.text)) {
-        values.push_back(pattern);
+        values.push_back(&pattern);
         continue;
       }
       std::vector<std::string> texts = expand_values(pattern.text, traits);
       if (texts.empty()) texts.emplace_back();
       for (auto& text : texts) {
         MID_TRY(compiled, make_pattern(std::move(text), /*keep_compiled=*/true));
-        values.push_back(std::move(compiled));
+        values.push_back(&made.emplace_back(std::move(compiled)));
       }
     }
     expanded[keys.empty() ? std::string() : keys.front()] = std::move(values);

@@ -20,8 +20,14 @@ std::string index_key(std::string_view field, std::string_view value) {
 }  // namespace
 
 bool RoleConditions::in_default_namespace() const {
-  return namespaces.empty() || std::any_of(namespaces.begin(), namespaces.end(),
-                                           [](const std::string& n) { return n == "default" || n == "*"; });
+  return !rare || rare->namespaces.empty() ||
+         std::any_of(rare->namespaces.begin(), rare->namespaces.end(),
+                     [](const std::string& n) { return n == "default" || n == "*"; });
+}
+
+const std::vector<std::string>& RoleConditions::host_sudoers() const {
+  static const std::vector<std::string> none;
+  return rare ? rare->host_sudoers : none;
 }
 
 std::string_view lock_match(const Lock& lock, const LockSubject& s) {

@@ -209,6 +209,7 @@ class ResourceReader {
     std::vector<std::string> out;
     if (!present(node)) return out;
     if (!node.IsSequence()) return error(node, field, "must be a list of strings");
+    out.reserve(node.size());  // exact: a node keeps thousands of roles
     for (const auto& item : node) {
       if (!item.IsScalar()) return error(item, field, "must be a list of strings");
       note_template(item, field);
@@ -228,6 +229,7 @@ class ResourceReader {
   Status labels(const YAML::Node& node, const std::string& field, LabelSelector& out) {
     if (!present(node)) return {};
     if (!node.IsMap()) return error(node, field, "must be a mapping of label names to strings or lists of strings");
+    out.reserve(node.size());
     for (const auto& entry : node) {
       if (!entry.first.IsScalar()) return error(entry.first, field, "label names must be strings");
       const std::string& key = entry.first.Scalar();
@@ -239,7 +241,7 @@ class ResourceReader {
         const std::string& text = item.Scalar();
         if (is_template(text)) {
           note_template(item, key_field);
-          patterns.push_back(LabelPattern{text, nullptr});  // compiled once expanded, at match time
+          patterns.push_back(LabelPattern{text, {}});  // compiled once expanded, at match time
           return {};
         }
         auto pattern = make_pattern(text);
@@ -248,6 +250,7 @@ class ResourceReader {
         return {};
       };
       if (entry.second.IsSequence()) {
+        patterns.reserve(entry.second.size());
         for (const auto& item : entry.second) MID_CHECK(add(item));
       } else {
         MID_CHECK(add(entry.second));
@@ -264,12 +267,13 @@ class ResourceReader {
     MID_TRY(namespaces, strings(child(node, "namespaces"), field + ".namespaces"));
     out.logins = std::move(logins);
     out.host_groups = std::move(groups);
-    out.host_sudoers = std::move(sudoers);
-    out.namespaces = std::move(namespaces);
+    auto rare = std::make_shared<RoleConditions::Rare>();
+    rare->host_sudoers = std::move(sudoers);
+    rare->namespaces = std::move(namespaces);
     YAML::Node expression = child(node, "node_labels_expression");
     MID_TRY(text, scalar(expression, field + ".node_labels_expression"));
     if (!text.empty()) {
-      auto e = std::make_shared<LabelsExpression>();
+      LabelsExpression* e = &rare->node_labels_expression.emplace();
       e->text = text;
       auto parsed = Expression::parse(text, ExpressionLanguage::label_expression);
       if (parsed.ok()) {
@@ -281,8 +285,9 @@ class ResourceReader {
         staged_.notices.push_back(where(expression) + ": " + field + ".node_labels_expression: " +
                                   e->error + " (requests that reach it are denied)");
       }
-      out.node_labels_expression = std::move(e);
     }
+    if (rare->node_labels_expression || !rare->namespaces.empty() || !rare->host_sudoers.empty())
+      out.rare = std::move(rare);
     return labels(child(node, "node_labels"), field + ".node_labels", out.node_labels);
   }
 
@@ -359,7 +364,7 @@ class ResourceReader {
       return error(child(allow, "logins"), "spec.allow.logins", "the wildcard '*' is not allowed in logins");
     // Teleport gives a v3 role with logins and no node_labels every node.
     if (version == "v3" && !present(child(allow, "node_labels")) && !role.allow.logins.empty())
-      role.allow.node_labels.emplace_back("*", std::vector<LabelPattern>{LabelPattern{"*", nullptr}});
+      role.allow.node_labels.emplace_back("*", std::vector<LabelPattern>{LabelPattern{"*", {}}});
     staged_.roles.emplace(std::move(name), std::move(role));
     return {};
   }

@@ -120,7 +120,7 @@ TEST(Roles, TctlDumpOfThreeRolesLoads) {
   EXPECT_EQ(ci.source, "roles.d/dump.yaml:1");
   EXPECT_THAT(ci.allow.logins, ElementsAre("ci", "{{internal.logins}}"));
   EXPECT_THAT(ci.allow.host_groups, ElementsAre("docker", "deploy"));
-  EXPECT_THAT(ci.allow.host_sudoers,
+  EXPECT_THAT(ci.allow.host_sudoers(),
               ElementsAre("ALL=(ALL) NOPASSWD: /usr/bin/systemctl restart api"));
   EXPECT_EQ(ci.allow.node_labels.size(), 2u);
   EXPECT_TRUE(
@@ -238,15 +238,16 @@ version: v7
 )";
   Policy policy = parse_ok(yaml, "roles.d/ci.yaml");
   const Role& ci = policy.roles.at("ci");
-  EXPECT_THAT(ci.allow.namespaces, ElementsAre("default"));
+  ASSERT_TRUE(ci.allow.rare);
+  EXPECT_THAT(ci.allow.rare->namespaces, ElementsAre("default"));
   EXPECT_TRUE(ci.allow.in_default_namespace());
-  ASSERT_NE(ci.allow.node_labels_expression, nullptr);
-  EXPECT_TRUE(ci.allow.node_labels_expression->parsed.has_value());
+  ASSERT_NE(ci.allow.node_labels_expression(), nullptr);
+  EXPECT_TRUE(ci.allow.node_labels_expression()->parsed.has_value());
   EXPECT_TRUE(ci.deny.in_default_namespace());
   // Teleport loads a role whose expression does not parse, warning only.
-  ASSERT_NE(ci.deny.node_labels_expression, nullptr);
-  EXPECT_FALSE(ci.deny.node_labels_expression->parsed.has_value());
-  EXPECT_FALSE(ci.deny.node_labels_expression->error.empty());
+  ASSERT_NE(ci.deny.node_labels_expression(), nullptr);
+  EXPECT_FALSE(ci.deny.node_labels_expression()->parsed.has_value());
+  EXPECT_FALSE(ci.deny.node_labels_expression()->error.empty());
   ASSERT_EQ(policy.notices.size(), 1u);
   EXPECT_EQ(policy.notices[0].rfind("roles.d/ci.yaml:11: spec.deny.node_labels_expression: ", 0), 0u)
       << policy.notices[0];
@@ -260,7 +261,7 @@ TEST(Roles, TemplatesInHostGroupsAndSudoersAreKeptForEachRequest) {
       "    - '{{external.groups}}'\n    host_sudoers:\n    - '{{external.sudo}}'\nversion: v7\n";
   Policy policy = parse_ok(yaml, "roles.d/ci.yaml");
   EXPECT_THAT(policy.roles.at("ci").allow.host_groups, ElementsAre("docker", "{{external.groups}}"));
-  EXPECT_THAT(policy.roles.at("ci").allow.host_sudoers, ElementsAre("{{external.sudo}}"));
+  EXPECT_THAT(policy.roles.at("ci").allow.host_sudoers(), ElementsAre("{{external.sudo}}"));
   EXPECT_THAT(policy.notices, IsEmpty());
 }
 

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,27 +25,34 @@ using NodeLabels = std::map<std::string, std::string, std::less<>>;
 // anchors, as Teleport does, so '^a|b$' matches "ax"), or a literal in which
 // '*' matches any run of characters (Teleport's glob). Templates are kept as
 // text and compiled once expanded.
-// A regular expression compiled on its first match, once, by whichever
-// thread comes first: a node may load 10 000 roles of which a certificate
-// names two, and an RE2 program costs more than the role around it.
+// The regexp program a pattern's text stands for, or "" when it needs none.
+std::string regex_program(std::string_view text);
+
+// A pattern's regexp, compiled from its text on its first match by
+// whichever thread comes first; a thread that loses the race drops its
+// copy. A node may load 10 000 roles of which a certificate names two, and
+// an RE2 program costs more than the role around it, so nothing else is
+// kept: the program is made again from the text. A copy starts
+// uncompiled; a move takes the program along.
 class LazyRegex {
  public:
-  // `program` compiles (make_pattern checked it); `compiled` is kept if given.
-  LazyRegex(std::string program, std::unique_ptr<const re2::RE2> compiled);
+  LazyRegex() = default;
+  explicit LazyRegex(std::unique_ptr<const re2::RE2> compiled) : compiled_(compiled.release()) {}
+  LazyRegex(const LazyRegex&) {}
+  LazyRegex(LazyRegex&& other) noexcept : compiled_(other.compiled_.exchange(nullptr)) {}
+  LazyRegex& operator=(LazyRegex other) noexcept;
   ~LazyRegex();
-  const re2::RE2& get() const;
-  bool compiled() const { return compiled_flag_.load(std::memory_order_acquire); }
+  // The program for `text` (whose regex_program is not empty).
+  const re2::RE2& get(std::string_view text) const;
+  bool compiled() const { return compiled_.load(std::memory_order_acquire) != nullptr; }
 
  private:
-  std::string program_;
-  mutable std::once_flag once_;
-  mutable std::unique_ptr<const re2::RE2> compiled_;
-  mutable std::atomic<bool> compiled_flag_{false};
+  mutable std::atomic<const re2::RE2*> compiled_{nullptr};
 };
 
 struct LabelPattern {
   std::string text;
-  std::shared_ptr<const LazyRegex> regex;  // when `text` needs one and has no template
+  LazyRegex regex;  // used when regex_program(text) is not empty and `text` has no template
 };
 
 // key -> acceptable values. Matches when every key matches some value.

@@ -34,17 +34,25 @@ struct LabelsExpression {
 struct RoleConditions {
   std::vector<std::string> logins;
   LabelSelector node_labels;
-  // Held apart, as few roles have one: a node keeps thousands of roles.
-  std::shared_ptr<const LabelsExpression> node_labels_expression;  // immutable, shared by copies
-  // Empty stands for Teleport's default, ["default"].
-  std::vector<std::string> namespaces;
   std::vector<std::string> host_groups;
-  std::vector<std::string> host_sudoers;
 
+  // The fields few roles set, held apart (null when the role sets none of
+  // them; immutable, shared by copies): a node keeps thousands of roles.
+  struct Rare {
+    std::optional<LabelsExpression> node_labels_expression;
+    std::vector<std::string> namespaces;  // empty: Teleport's default, ["default"]
+    std::vector<std::string> host_sudoers;
+  };
+  std::shared_ptr<const Rare> rare;
+
+  const LabelsExpression* node_labels_expression() const {
+    return rare && rare->node_labels_expression ? &*rare->node_labels_expression : nullptr;
+  }
+  const std::vector<std::string>& host_sudoers() const;
   // Whether the role takes part in this condition for the default namespace.
   bool in_default_namespace() const;
   // Whether the condition has a node matcher (labels or an expression).
-  bool has_node_matcher() const { return !node_labels.empty() || node_labels_expression != nullptr; }
+  bool has_node_matcher() const { return !node_labels.empty() || node_labels_expression() != nullptr; }
 };
 
 // The session options of a role that sshd can enforce; unset when the role
