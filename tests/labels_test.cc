@@ -78,6 +78,27 @@ TEST(NodeLabels, ARegexpIsCompiledOnItsFirstMatchOnceAcrossThreads) {
   EXPECT_THAT(parse_error(role_with_labels("      env: '^prod-($'\n")), ::testing::HasSubstr("bad regexp '^prod-($'"));
 }
 
+// A role's own regexp, in a selector whose key holds a template, is
+// matched in place: it compiles once, on the role, not once per request.
+TEST(NodeLabels, ARegexpBesideATemplatedKeyCompilesOnTheRole) {
+  LabelSelector sel = selector("      '{{external.label}}': '^prod-[0-9]+$'\n");
+  ASSERT_EQ(sel.size(), 1u);
+  const LazyRegex& regex = sel[0].second.at(0).regex;
+  EXPECT_FALSE(regex.compiled());
+  const Traits traits = {{"label", {"env"}}};
+  EXPECT_TRUE(labels_match(sel, {{"env", "prod-1"}}, traits));
+  EXPECT_FALSE(labels_match(sel, {{"env", "staging"}}, traits));
+  EXPECT_TRUE(regex.compiled());
+  // A copied role starts uncompiled and still matches; a moved one keeps
+  // the program.
+  LabelSelector copy = sel;
+  EXPECT_FALSE(copy[0].second[0].regex.compiled());
+  EXPECT_TRUE(labels_match(copy, {{"env", "prod-2"}}, traits));
+  LabelSelector moved = std::move(copy);
+  EXPECT_TRUE(moved[0].second[0].regex.compiled());
+  EXPECT_TRUE(labels_match(moved, {{"env", "prod-3"}}, traits));
+}
+
 TEST(NodeLabels, StarKeyWithStarValueMatchesEveryNode) {
   EXPECT_TRUE(matches("      '*': '*'\n", {}));
   EXPECT_TRUE(matches("      '*': '*'\n", {{"env", "dev"}}));
