@@ -88,7 +88,8 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
   return content;
 }
 
-Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode) {
+Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode, Durability durability) {
+  const bool sync = durability == Durability::on_disk;
   std::string dir = ".";
   if (auto slash = path.rfind('/'); slash != std::string::npos)
     dir = slash == 0 ? "/" : path.substr(0, slash);
@@ -102,8 +103,9 @@ Status write_file_atomic(const std::string& path, const std::string& content, un
   };
   if (fchmod(f.fd, mode) != 0) return fail("cannot chmod");
   if (!write_all(f.fd, content.data(), content.size())) return fail("cannot write");
-  if (fsync(f.fd) != 0) return fail("cannot fsync");
+  if (sync && fsync(f.fd) != 0) return fail("cannot fsync");
   if (rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename into place");
+  if (!sync) return {};
   Fd d{open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (d.fd < 0 || fsync(d.fd) != 0) return io_error(dir, "cannot fsync directory");
   return {};

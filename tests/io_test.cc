@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "fixtures.h"
 #include "machineid/io.h"
@@ -24,6 +25,30 @@ TEST(ReadFileTest, AFifoIsRefusedAtOnceInsteadOfWaitingForAWriter) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::io);
   EXPECT_EQ(r.error().message, fifo + ": not a regular file (a FIFO); refusing to read it");
+}
+
+// Both durabilities replace the file whole, with its mode, and leave no
+// temporary file behind; a file that cannot be made is an error naming it.
+TEST(WriteFileAtomicTest, ReplacesWholeWithItsModeAtEitherDurability) {
+  testing::TempDir dir;
+  for (Durability d : {Durability::on_disk, Durability::until_reboot}) {
+    std::string path = dir.file(d == Durability::on_disk ? "disk.json" : "reboot.json");
+    ASSERT_TRUE(write_file_atomic(path, "old\n", 0644, d).ok());
+    ASSERT_TRUE(write_file_atomic(path, "new\n", 0600, d).ok());
+    EXPECT_EQ(*read_file(path, 1024), "new\n");
+    struct stat st {};
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    auto missing = write_file_atomic(dir.file("no-such-dir/f"), "x", 0600, d);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_NE(missing.error().message.find("no-such-dir"), std::string::npos) << missing.error().message;
+  }
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    (void)entry;
+    ++files;
+  }
+  EXPECT_EQ(files, 2u);  // no *.tmp.* left
 }
 
 TEST(ReadFileTest, DevicesAndDirectoriesAreRefusedAndSizesBounded) {

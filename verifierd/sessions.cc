@@ -129,8 +129,12 @@ Status SessionTable::save() const {
   }
   ordered_json doc = {{"version", kFormatVersion}, {"sessions", std::move(list)}};
   // Private: the certificates are the sessions' credentials' public halves,
-  // but who is logged in where is nobody else's business.
-  return write_file_atomic(path_, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0600);
+  // but who is logged in where is nobody else's business. Not synced: the
+  // table outlives the daemon (a restart, kill -9), never a reboot, which
+  // ends every session it lists; each login's session open and close would
+  // otherwise wait on two fsyncs, and the event loop with them.
+  return write_file_atomic(path_, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0600,
+                           Durability::until_reboot);
 }
 
 Status SessionTable::add(Session session) {

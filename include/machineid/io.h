@@ -32,6 +32,12 @@ machineid::Status check_trusted_path(const std::string& path, uid_t also_trusted
 
 // Replaces `path` atomically with `content`: writes a temporary file in the
 // same directory, fsyncs it, renames it over `path` and fsyncs the directory.
-Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode = 0644);
+// With Durability::until_reboot the two fsyncs are left out: readers and a
+// process killed at any point still see the old file or the new one whole,
+// but a power loss may lose the change (or, on some file systems, leave the
+// file empty). For state that means nothing after a reboot.
+enum class Durability { on_disk, until_reboot };
+Status write_file_atomic(const std::string& path, const std::string& content, unsigned mode = 0644,
+                         Durability durability = Durability::on_disk);
 
 }  // namespace machineid
