@@ -66,9 +66,16 @@ RE2::Options regex_options() {
 
 }  // namespace
 
+namespace {
+
+bool is_regex(std::string_view text) { return text.starts_with('^') && text.ends_with('$'); }
+bool is_glob(std::string_view text) { return text != "*" && text.find('*') != std::string_view::npos; }
+
+}  // namespace
+
 std::string regex_program(std::string_view text) {
-  if (text.starts_with('^') && text.ends_with('$')) return std::string(text);
-  if (text != "*" && text.find('*') != std::string_view::npos) return glob_to_regex(text);
+  if (is_regex(text)) return std::string(text);
+  if (is_glob(text)) return glob_to_regex(text);
   return {};
 }
 
@@ -101,8 +108,7 @@ Result<LabelPattern> make_pattern(std::string text, bool keep_compiled) {
 bool pattern_matches(const LabelPattern& pattern, std::string_view value) {
   const std::string& text = pattern.text;
   if (text == "*") return true;
-  if (text.find('*') != std::string::npos || (text.starts_with('^') && text.ends_with('$')))
-    return RE2::PartialMatch(value, pattern.regex.get(text));
+  if (is_regex(text) || is_glob(text)) return RE2::PartialMatch(value, pattern.regex.get(text));
   return text == value;
 }
 
