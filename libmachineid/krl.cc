@@ -1,5 +1,8 @@
 #include "machineid/krl.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 #include <iterator>
@@ -109,6 +112,22 @@ Status parse_extension(WireReader& r) {
   return {};
 }
 
+// Sorts a list and drops repeats, in place: the list was reserved to its
+// exact size, and a second copy is what loading must not hold.
+template <typename T>
+void sort_unique(std::vector<T>& list) {
+  if (!std::is_sorted(list.begin(), list.end())) std::sort(list.begin(), list.end());
+  list.erase(std::unique(list.begin(), list.end()), list.end());
+}
+
+// Whether sorted `list` holds `value`, for lists of byte strings.
+bool holds(const std::vector<ByteVector>& list, Bytes value) {
+  auto it = std::lower_bound(list.begin(), list.end(), value, [](const ByteVector& a, Bytes b) {
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end());
+  });
+  return it != list.end() && std::equal(it->begin(), it->end(), value.begin(), value.end());
+}
+
 }  // namespace
 
 struct Krl::CertSection {
@@ -120,46 +139,64 @@ struct Krl::CertSection {
     std::vector<bool> bits;  // bits[i]: serial first + i is revoked; never empty
     std::uint64_t last() const { return first + (bits.size() - 1); }
   };
+  // How many entries each list will hold, counted by the parser's first pass.
+  struct Counts {
+    std::size_t serials = 0, ranges = 0, bitmaps = 0, key_ids = 0;
+  };
 
   ByteVector ca;  // canonical CA key blob; empty for the section covering any CA
-  // Sorted by `first` and disjoint once normalize() has run, so a serial is
-  // found with one binary search in each.
-  std::vector<Range> ranges;  // serial lists and ranges
+  // Sorted once normalize() has run, ranges and bitmaps by `first` and
+  // disjoint, so a serial is found with one binary search in each.
+  std::vector<std::uint64_t> serials;  // from serial lists: 8 bytes each
+  std::vector<Range> ranges;
   std::vector<Bitmap> bitmaps;
-  std::set<std::string, std::less<>> key_ids;
+  std::vector<std::string> key_ids;
 
-  // Sorts and merges overlapping entries (several sections may name one CA).
+  void reserve(const Counts& n) {
+    serials.reserve(n.serials);
+    ranges.reserve(n.ranges);
+    bitmaps.reserve(n.bitmaps);
+    key_ids.reserve(n.key_ids);
+  }
+
+  // Sorts and merges overlapping entries (several sections may name one CA),
+  // each list in place.
   void normalize() {
+    sort_unique(serials);
+    sort_unique(key_ids);
+
     auto by_first = [](const auto& a, const auto& b) { return a.first < b.first; };
     std::sort(ranges.begin(), ranges.end(), by_first);
-    std::vector<Range> merged;
+    std::size_t kept = 0;
     for (const Range& r : ranges) {
-      if (!merged.empty() && r.first <= merged.back().last)
-        merged.back().last = std::max(merged.back().last, r.last);
+      if (kept > 0 && r.first <= ranges[kept - 1].last)
+        ranges[kept - 1].last = std::max(ranges[kept - 1].last, r.last);
       else
-        merged.push_back(r);
+        ranges[kept++] = r;
     }
-    ranges = std::move(merged);
+    ranges.resize(kept);
 
     std::sort(bitmaps.begin(), bitmaps.end(), by_first);
-    std::vector<Bitmap> joined;
+    kept = 0;
     for (Bitmap& b : bitmaps) {
-      if (joined.empty() || b.first > joined.back().last()) {
-        joined.push_back(std::move(b));
+      if (kept == 0 || b.first > bitmaps[kept - 1].last()) {
+        if (&b != &bitmaps[kept]) bitmaps[kept] = std::move(b);
+        ++kept;
         continue;
       }
       // Overlapping bitmaps are ORed; the union spans no more bits than the
       // inputs together, so memory stays bounded by the KRL's size.
-      Bitmap& into = joined.back();
+      Bitmap& into = bitmaps[kept - 1];
       std::size_t shift = b.first - into.first;
       into.bits.resize(std::max(into.bits.size(), shift + b.bits.size()));
       for (std::size_t i = 0; i < b.bits.size(); ++i)
         if (b.bits[i]) into.bits[shift + i] = true;
     }
-    bitmaps = std::move(joined);
+    bitmaps.resize(kept);
   }
 
   bool serial_revoked(std::uint64_t serial) const {
+    if (std::binary_search(serials.begin(), serials.end(), serial)) return true;
     auto after = [](std::uint64_t s, const auto& entry) { return s < entry.first; };
     auto r = std::upper_bound(ranges.begin(), ranges.end(), serial, after);
     if (r != ranges.begin() && serial <= std::prev(r)->last) return true;
@@ -168,18 +205,50 @@ struct Krl::CertSection {
     const Bitmap& bitmap = *std::prev(b);
     return serial <= bitmap.last() && bitmap.bits[serial - bitmap.first];
   }
+
+  bool key_id_revoked(const std::string& id) const {
+    return std::binary_search(key_ids.begin(), key_ids.end(), id);
+  }
 };
 
-// Reads a KRL into a Krl. Every reader it makes spans the whole file up to
-// the end of the structure being read, so error offsets count from the start
-// of the file and nothing can read past the structure.
+// Reads a KRL into a Krl, in two passes over the file: the first checks all
+// of it and counts what each list will hold, the second fills lists reserved
+// to exactly that. A list grown as it is read would, while growing, hold up
+// to twice its entries at once, beside the KRL in force. Every reader it
+// makes spans the whole file up to the end of the structure being read, so
+// error offsets count from the start of the file and nothing can read past
+// the structure.
 struct Krl::Parser {
   Bytes file;
   Krl krl;
-  std::map<ByteVector, CertSection> by_ca;  // sections naming one CA merge, as in OpenSSH
+  bool filling = false;  // the second pass
+  // Set when the parser may drop the file's bytes (load() read them for it):
+  // the second pass, which only moves forward, gives their pages back as it
+  // leaves them behind. A reload then holds the KRL in force, the new lists
+  // and what is left of the file, never the file whole beside both.
+  bool may_drop_file = false;
+  std::uintptr_t dropped_to = 0;  // page boundary up to which pages were given back
   bool after_signature = false;
+  // Sections naming one CA merge, as in OpenSSH.
+  std::map<ByteVector, CertSection::Counts> counts;
+  std::map<ByteVector, CertSection> by_ca;
+  std::size_t explicit_keys = 0, sha1_hashes = 0, sha256_hashes = 0;
 
   explicit Parser(Bytes data) : file(data) {}
+
+  // Gives back the whole pages of the file before `offset`, in steps of at
+  // least 64 KiB (one system call each). Pages read as zeros afterwards, and
+  // nothing reads them again: the passes read forward only.
+  void leave_behind(std::size_t offset) {
+    if (!may_drop_file || !filling) return;
+    static const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    auto start = reinterpret_cast<std::uintptr_t>(file.data());
+    std::uintptr_t from = std::max(dropped_to, (start + page - 1) / page * page);
+    std::uintptr_t to = (start + offset) / page * page;
+    if (to < from + 64 * 1024) return;
+    (void)madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);  // only memory, if it fails
+    dropped_to = to;
+  }
 
   WireReader reader_for(Bytes part) const {
     auto start = static_cast<std::size_t>(part.data() - file.data());
@@ -189,6 +258,30 @@ struct Krl::Parser {
   }
 
   Result<Krl> run() {
+    MID_CHECK(pass());
+    filling = true;
+    for (const auto& [ca, n] : counts) {
+      CertSection& section = by_ca[ca];
+      section.ca = ca;
+      section.reserve(n);
+    }
+    krl.explicit_keys_.reserve(explicit_keys);
+    krl.sha1_hashes_.reserve(sha1_hashes);
+    krl.sha256_hashes_.reserve(sha256_hashes);
+    MID_CHECK(pass());  // the same bytes the first pass accepted
+    krl.cert_sections_.reserve(by_ca.size());
+    for (auto& entry : by_ca) {
+      entry.second.normalize();
+      krl.cert_sections_.push_back(std::move(entry.second));
+    }
+    sort_unique(krl.explicit_keys_);
+    sort_unique(krl.sha1_hashes_);
+    sort_unique(krl.sha256_hashes_);
+    return std::move(krl);
+  }
+
+  Status pass() {
+    after_signature = false;
     WireReader r(file);
     if (Status s = header(r); !s) return within("KRL header", s.error());
     while (!r.empty()) {
@@ -196,12 +289,9 @@ struct Krl::Parser {
       if (Status s = section(type, r); !s)
         return within("KRL section " + std::to_string(type) + " (" + section_name(type) + ")",
                       s.error());
+      leave_behind(r.offset());
     }
-    for (auto& entry : by_ca) {
-      entry.second.normalize();
-      krl.cert_sections_.push_back(std::move(entry.second));
-    }
-    return std::move(krl);
+    return {};
   }
 
   Status header(WireReader& r) {
@@ -238,27 +328,38 @@ struct Krl::Parser {
       case kCertificates:
         return certificates(s);
       case kExplicitKeys:
-        return blobs(s, krl.explicit_keys_, 0);
+        while (!s.empty()) {
+          MID_TRY(blob, s.string());
+          if (filling)
+            krl.explicit_keys_.emplace_back(blob.begin(), blob.end());
+          else
+            ++explicit_keys;
+          leave_behind(s.offset());
+        }
+        return {};
       case kSha1Fingerprints:
-        return blobs(s, krl.sha1_hashes_, kSha1Bytes);
+        return hashes(s, krl.sha1_hashes_, sha1_hashes);
       case kSha256Fingerprints:
-        return blobs(s, krl.sha256_hashes_, kSha256Bytes);
+        return hashes(s, krl.sha256_hashes_, sha256_hashes);
       case kExtension:
         return parse_extension(s);
     }
     return bad(Errc::unsupported, start, "unknown section type");
   }
 
-  // Keys and hashes, one string each; `hash_bytes` is 0 for key blobs.
-  static Status blobs(WireReader& r, std::set<ByteVector>& into, std::size_t hash_bytes) {
+  template <std::size_t N>
+  Status hashes(WireReader& r, std::vector<std::array<std::uint8_t, N>>& into, std::size_t& count) {
     while (!r.empty()) {
       std::size_t start = r.offset();
       MID_TRY(blob, r.string());
-      if (hash_bytes != 0 && blob.size() != hash_bytes)
+      if (blob.size() != N)
         return bad(Errc::malformed, start,
-                   "hash of " + std::to_string(blob.size()) + " bytes, expected " +
-                       std::to_string(hash_bytes));
-      into.emplace(blob.begin(), blob.end());
+                   "hash of " + std::to_string(blob.size()) + " bytes, expected " + std::to_string(N));
+      if (filling)
+        std::copy(blob.begin(), blob.end(), into.emplace_back().begin());
+      else
+        ++count;
+      leave_behind(r.offset());
     }
     return {};
   }
@@ -281,20 +382,22 @@ struct Krl::Parser {
     MID_TRY(ca_blob, r.string());
     MID_CHECK(r.string());  // reserved
     MID_TRY(ca, ca_key(ca_blob, ca_offset));
-    CertSection& into = by_ca[ca];
-    into.ca = std::move(ca);
+    CertSection::Counts& n = counts[ca];
+    CertSection* into = filling ? &by_ca[ca] : nullptr;
     while (!r.empty()) {
       MID_TRY(type, r.u8());
       MID_TRY(body, r.string());
       WireReader s = reader_for(body);
-      if (Status st = cert_subsection(type, s, into); !st)
+      if (Status st = cert_subsection(type, s, n, into); !st)
         return within("subsection 0x" + hex(Bytes(&type, 1)) + " (" + subsection_name(type) + ")",
                       st.error());
     }
     return {};
   }
 
-  static Status cert_subsection(std::uint8_t type, WireReader& r, CertSection& into) {
+  // Checks one subsection and counts its entries in `n` or, when filling,
+  // adds them to `into`.
+  Status cert_subsection(std::uint8_t type, WireReader& r, CertSection::Counts& n, CertSection* into) {
     std::size_t start = r.offset();
     switch (type) {
       case kSerialList:
@@ -302,7 +405,11 @@ struct Krl::Parser {
           std::size_t at = r.offset();
           MID_TRY(serial, r.u64());
           MID_CHECK(check_not_zero(serial, at));
-          into.ranges.push_back({serial, serial});
+          if (into)
+            into->serials.push_back(serial);
+          else
+            ++n.serials;
+          leave_behind(r.offset());
         }
         return {};
       case kSerialRange: {
@@ -314,7 +421,10 @@ struct Krl::Parser {
           return bad(Errc::malformed, start,
                      "serial range " + std::to_string(first) + "-" + std::to_string(last) +
                          " has min > max");
-        into.ranges.push_back({first, last});
+        if (into)
+          into->ranges.push_back({first, last});
+        else
+          ++n.ranges;
         return {};
       }
       case kSerialBitmap: {
@@ -329,17 +439,24 @@ struct Krl::Parser {
           return bad(Errc::malformed, start,
                      "bitmap of " + std::to_string(nbits) + " bits from serial " +
                          std::to_string(first) + " runs past the largest serial");
-        CertSection::Bitmap b{first, std::vector<bool>(nbits)};
+        if (bitmap.back() & 1) MID_CHECK(check_not_zero(first, start));
+        if (!into) {
+          ++n.bitmaps;
+          return {};
+        }
+        CertSection::Bitmap& b = into->bitmaps.emplace_back(first, std::vector<bool>(nbits));
         for (std::size_t i = 0; i < nbits; ++i)
           b.bits[i] = (bitmap[bitmap.size() - 1 - i / 8] >> (i % 8)) & 1;
-        if (b.bits[0]) MID_CHECK(check_not_zero(first, start));
-        into.bitmaps.push_back(std::move(b));
         return {};
       }
       case kKeyIds:
         while (!r.empty()) {
           MID_TRY(id, r.cstring());
-          into.key_ids.emplace(id);
+          if (into)
+            into->key_ids.emplace_back(id);
+          else
+            ++n.key_ids;
+          leave_behind(r.offset());
         }
         return {};
       case kCertExtension:
@@ -367,23 +484,21 @@ Result<Krl> Krl::load(const std::string& path) {
   // sshd reads an empty RevokedKeys file as an empty list of keys, and an
   // empty file is how revocation files usually start: it revokes nothing.
   if (content.empty()) return Krl();
-  auto krl = parse(as_bytes(content));
+  Parser parser(as_bytes(content));  // within the limit: read_file checked it
+  parser.may_drop_file = true;       // `content` is ours and read once
+  auto krl = parser.run();
   if (!krl.ok()) return with_context(krl.error(), path);
   return krl;
 }
 
 const char* Krl::how_revoked(Bytes key_blob) const {
   // Hash only for the sections this KRL has: this runs on every decision.
-  if (!explicit_keys_.empty() && explicit_keys_.contains(ByteVector(key_blob.begin(), key_blob.end())))
-    return "as an explicit key";
-  if (!sha1_hashes_.empty()) {
-    Sha1Digest s1 = sha1(key_blob);
-    if (sha1_hashes_.contains(ByteVector(s1.begin(), s1.end()))) return "by SHA-1 fingerprint";
-  }
-  if (!sha256_hashes_.empty()) {
-    Sha256Digest s256 = sha256(key_blob);
-    if (sha256_hashes_.contains(ByteVector(s256.begin(), s256.end()))) return "by SHA-256 fingerprint";
-  }
+  if (!explicit_keys_.empty() && holds(explicit_keys_, key_blob)) return "as an explicit key";
+  if (!sha1_hashes_.empty() && std::binary_search(sha1_hashes_.begin(), sha1_hashes_.end(), sha1(key_blob)))
+    return "by SHA-1 fingerprint";
+  if (!sha256_hashes_.empty() &&
+      std::binary_search(sha256_hashes_.begin(), sha256_hashes_.end(), sha256(key_blob)))
+    return "by SHA-256 fingerprint";
   return nullptr;
 }
 
@@ -402,7 +517,7 @@ std::optional<std::string> Krl::revoked_under(Bytes ca, const Certificate& cert)
     return std::nullopt;
   // Named only once revoked: hashing the CA key costs more than the lookups.
   auto by = [&] { return ca.empty() ? std::string("for any CA") : "by CA " + fingerprint_sha256(ca); };
-  if (it->key_ids.contains(cert.key_id)) {
+  if (it->key_id_revoked(cert.key_id)) {
     // The key id comes from the certificate: escaped, so the reason stays
     // one printable line, as every other reason is.
     return "key id \"" + escape_untrusted(cert.key_id) + "\" revoked " + by();

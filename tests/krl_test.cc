@@ -229,6 +229,19 @@ TEST_F(KrlTest, SerialInListIsRevoked) {
   EXPECT_FALSE(revoked(k, cert(999999)));
 }
 
+TEST_F(KrlTest, LongListIsReadWholeWhileTheFileIsGivenBackBehindTheParser) {
+  // 40 000 serials far apart: one list of 320 KB, more than the steps in
+  // which loading gives the file's pages back, so the first and last
+  // serials lie in pages given back before and after the others are read.
+  std::string spec;
+  for (std::uint64_t i = 1; i <= 40000; ++i) spec += "serial: " + std::to_string(i * 1000) + "\n";
+  std::string k = krl(spec, ca_);
+  ASSERT_EQ(cert_subsection_types(bytes_of(k)), std::vector<std::uint8_t>{0x20});
+  ASSERT_GT(bytes_of(k).size(), 320000u);
+  for (std::uint64_t s : {1000, 8192000, 20000000, 39999000, 40000000}) EXPECT_TRUE(revoked(k, cert(s))) << s;
+  for (std::uint64_t s : {999, 20000001, 40001000}) EXPECT_FALSE(revoked(k, cert(s))) << s;
+}
+
 TEST_F(KrlTest, SerialInRangeIsRevoked) {
   std::string k = krl("serial: 1000-900000\n", ca_);
   ASSERT_EQ(cert_subsection_types(bytes_of(k)), std::vector<std::uint8_t>{0x21});
@@ -455,6 +468,34 @@ TEST_F(KrlTest, OverlappingSectionsForOneCaAreMerged) {
   EXPECT_FALSE(revoked(k, cert(77)));
   EXPECT_TRUE(revoked(k, cert(650)));
   EXPECT_TRUE(revoked(k, cert(1, "bot-x")));
+}
+
+TEST_F(KrlTest, UnsortedAndRepeatedEntriesSplitOverManyPartsAreAllFound) {
+  // ssh-keygen writes each list sorted and once; another writer need not,
+  // and may split one CA's serials, key ids and hashes over several parts.
+  std::string other = kg_.make_key("other", "ecdsa");
+  ByteVector ca = blob(ca_);
+  Sha256Digest user_hash = sha256(blob(user_));
+  ByteVector low(32, 0x00), high(32, 0xff);
+  ByteVector bytes =
+      KrlWriter()
+          .section(1, cert_section(ca, {serial_list({900, 30, 30, 7000}),
+                                        key_ids({"zeta", "alpha", "zeta"})}))
+          .section(5, hashes({high, ByteVector(user_hash.begin(), user_hash.end())}))
+          .section(1, cert_section(ca, {serial_list({31, 5, 900}), serial_range(40, 41),
+                                        serial_list({2})}))
+          .section(5, hashes({low}))
+          .bytes();
+  std::string k = write(bytes);
+  for (std::uint64_t s : {2, 5, 30, 31, 40, 41, 900, 7000})
+    EXPECT_TRUE(revoked(k, cert(s, "bot-ci", "", other))) << s;
+  for (std::uint64_t s : {1, 3, 29, 32, 39, 42, 899, 901, 7001})
+    EXPECT_FALSE(revoked(k, cert(s, "bot-ci", "", other))) << s;
+  EXPECT_TRUE(revoked(k, cert(1000, "alpha", "", other)));
+  EXPECT_TRUE(revoked(k, cert(1000, "zeta", "", other)));
+  EXPECT_FALSE(revoked(k, cert(1000, "beta", "", other)));
+  EXPECT_TRUE(key_revoked(k, user_));
+  EXPECT_FALSE(key_revoked(k, other));
 }
 
 TEST_F(KrlTest, BitmapFarFromZeroIsCheckedInPlace) {

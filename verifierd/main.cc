@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -172,6 +173,12 @@ int main(int argc, char** argv) {
   verifierd::block_loop_signals();
   signal(SIGPIPE, SIG_IGN);
   raise_descriptor_limit();
+  // Large blocks (a KRL's lists, a file being read, the host-user index)
+  // each get a mapping of their own and go back to the system when freed.
+  // glibc would otherwise raise this threshold after the first such block is
+  // freed and serve the next ones from its heap, where a reload leaves the
+  // replaced policy's pages held for the rest of the daemon's life.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   std::string config_path(machineid::kDefaultConfigPath);
   if (int rc = parse_args(argc, argv, config_path); rc >= 0) return rc;
 
