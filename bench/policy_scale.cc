@@ -1,6 +1,5 @@
 // The policy at fleet scale: roles 10 -> 10 000, locks 10 -> 100 000, KRL
-// entries 10 -> 100 000 (scripts/bench stops there: ssh-keygen takes about 8
-// minutes to write a KRL of 1 000 000). For each point: how long loading takes, the heap
+// serials 10 -> 1 000 000. For each point: how long loading takes, the heap
 // it holds (bytes per role, lock or KRL entry), and a whole decision's time
 // with that policy in force. Each point is measured in a child process of
 // its own, so one point's heap does not count for the next. Files come from
