@@ -221,8 +221,8 @@ void host_user_settings(Decision& d, const std::vector<const Role*>& roles, cons
     auto matched = node_matcher(role->allow, false, labels, input);
     if (!matched.ok()) return;  // no host user on doubt
     if (matched->empty()) continue;
-    if (!role->create_host_user_mode) return;  // a matching role that does not enable host users
-    if (mode != "keep") mode = role->create_host_user_mode;
+    if (role->host_user_mode == HostUserMode::off) return;  // a matching role that does not enable host users
+    if (mode != "keep") mode = role->create_host_user_mode();
     for (const auto& g : role->allow.host_groups)
       for (auto& group : expand_values(g, *input.traits))
         if (!contains(groups, group)) groups.push_back(std::move(group));
@@ -268,7 +268,7 @@ SessionOptions session_options(const std::vector<const Role*>& roles, std::strin
     if (r.forward_agent.value_or(false) && holds_login(role->allow, login, traits)) o.agent_forwarding = true;
     if (r.permit_x11_forwarding.value_or(false)) o.x11_forwarding = true;
     if (r.disconnect_expired_cert.value_or(false)) o.disconnect_expired_cert = true;
-    if (role->max_session_ttl && (!o.max_session_ttl || *role->max_session_ttl < *o.max_session_ttl))
+    if (role->max_session_ttl.count() > 0 && (!o.max_session_ttl || role->max_session_ttl < *o.max_session_ttl))
       o.max_session_ttl = role->max_session_ttl;
   }
   if (legacy_allow) {

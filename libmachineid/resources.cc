@@ -295,11 +295,11 @@ class ResourceReader {
     YAML::Node mode_node = child(node, "create_host_user_mode");
     MID_TRY(mode, scalar(mode_node, "spec.options.create_host_user_mode"));
     if (mode == "keep") {
-      role.create_host_user_mode = "keep";
+      role.host_user_mode = HostUserMode::keep;
     } else if (mode == "insecure-drop") {
-      role.create_host_user_mode = "insecure-drop";
+      role.host_user_mode = HostUserMode::insecure_drop;
     } else if (mode == "drop") {
-      role.create_host_user_mode = "insecure-drop";  // Teleport reads its deprecated "drop" so
+      role.host_user_mode = HostUserMode::insecure_drop;  // Teleport reads its deprecated "drop" so
     } else if (!mode.empty() && mode != "off" && mode != "false") {  // Teleport: false means off
       return error(mode_node, "spec.options.create_host_user_mode",
                    "must be keep, insecure-drop or off, not " + in_quotes(mode));

@@ -360,7 +360,7 @@ bool Engine::may_create_host_user(std::string_view login) const {
   if (np.config.policy.mode != PolicyMode::roles) return false;
   auto templated = [](std::string_view s) { return s.find("{{") != std::string_view::npos; };
   for (const auto& [name, role] : np.policy.roles) {
-    if (!role.create_host_user_mode) continue;
+    if (role.host_user_mode == HostUserMode::off) continue;
     bool labels_templated = false;
     for (const auto& [key, patterns] : role.allow.node_labels) {
       labels_templated |= templated(key);
