@@ -444,7 +444,7 @@ struct Krl::Parser {
           ++n.bitmaps;
           return {};
         }
-        CertSection::Bitmap& b = into->bitmaps.emplace_back(first, std::vector<bool>(nbits));
+        CertSection::Bitmap& b = into->bitmaps.emplace_back(CertSection::Bitmap{first, std::vector<bool>(nbits)});
         for (std::size_t i = 0; i < nbits; ++i)
           b.bits[i] = (bitmap[bitmap.size() - 1 - i / 8] >> (i % 8)) & 1;
         return {};
