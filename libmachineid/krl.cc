@@ -39,8 +39,6 @@ enum CertSubsectionType : std::uint8_t {
   kCertExtension = 0x39,
 };
 
-constexpr std::size_t kSha1Bytes = 20;
-constexpr std::size_t kSha256Bytes = 32;
 
 std::string section_name(std::uint8_t type) {
   switch (type) {

@@ -1,13 +1,13 @@
 // OpenSSH key revocation lists (PROTOCOL.krl): parsing and checking.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "machineid/cert.h"
+#include "machineid/encoding.h"
 #include "machineid/result.h"
 
 namespace machineid {
@@ -50,8 +50,8 @@ class Krl {
   std::uint64_t version_ = 0;
   std::vector<CertSection> cert_sections_;  // one per CA key, sorted by it
   std::vector<ByteVector> explicit_keys_;
-  std::vector<std::array<std::uint8_t, 20>> sha1_hashes_;
-  std::vector<std::array<std::uint8_t, 32>> sha256_hashes_;
+  std::vector<Sha1Digest> sha1_hashes_;
+  std::vector<Sha256Digest> sha256_hashes_;
 
  public:
   Krl();
