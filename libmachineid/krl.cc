@@ -39,7 +39,6 @@ enum CertSubsectionType : std::uint8_t {
   kCertExtension = 0x39,
 };
 
-
 std::string section_name(std::uint8_t type) {
   switch (type) {
     case kCertificates:
