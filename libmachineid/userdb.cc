@@ -162,7 +162,12 @@ Status parse_v3(std::string_view bytes, Parsed& p, bool want_db) {
                 sizeof s);
     return mid_userdb_slot_state(&h, table, i, &s);
   };
-  std::unordered_map<std::string, std::uint64_t> names_in_ids;
+  // Named records enter by_name from the id table, without a name slot yet:
+  // the name table's pass must then find each of them at its slot. (A
+  // map of names built apart and dropped would leave a million small freed
+  // blocks in malloc's lists, which the first allocations after a load
+  // would pay to sort.)
+  constexpr std::uint32_t kNoSlot = UINT32_MAX;
   for (std::uint32_t i = 0; i < h.nslots; ++i) {
     mid_userdb_slot s;
     int st = slot(MID_USERDB_TABLE_IDS, i, s);
@@ -177,8 +182,10 @@ Status parse_v3(std::string_view bytes, Parsed& p, bool want_db) {
     p.id_state[i] = 1;
     ++p.ids_used;
     p.live_bytes += e.length;
-    if (e.kind == MID_USERDB_REC_USER || e.kind == MID_USERDB_REC_GROUP)
-      if (!names_in_ids.emplace(e.name, s.offset).second) return layout_error(MID_USERDB_E_LAYOUT);
+    if (e.kind == MID_USERDB_REC_USER || e.kind == MID_USERDB_REC_GROUP) {
+      entry.slot = kNoSlot;
+      if (!p.by_name.emplace(e.name, entry).second) return layout_error(MID_USERDB_E_LAYOUT);
+    }
     if (want_db) {
       add_record(p.db, e);
       p.db.taken.push_back(TakenId{e.id, static_cast<TakenId::Kind>(taken_kind_of(e)), e.since});
@@ -201,17 +208,19 @@ Status parse_v3(std::string_view bytes, Parsed& p, bool want_db) {
     if ((e.kind != MID_USERDB_REC_USER && e.kind != MID_USERDB_REC_GROUP) ||
         static_cast<std::uint32_t>(mid_userdb_name_hash(e.name) >> 32) != s.key)
       return layout_error(MID_USERDB_E_LAYOUT);
-    auto it = names_in_ids.find(e.name);
-    if (it == names_in_ids.end() || it->second != s.offset) {
+    auto it = p.by_name.find(e.name);
+    if (it == p.by_name.end() || it->second.offset != s.offset) {
       p.repair = true;  // stale: the id table has moved on
       continue;
     }
-    auto id = p.by_id.at(e.id);
-    id.slot = i;
-    if (!p.by_name.emplace(e.name, id).second) return layout_error(MID_USERDB_E_LAYOUT);
+    if (it->second.slot != kNoSlot) return layout_error(MID_USERDB_E_LAYOUT);  // two slots, one name
+    it->second.slot = i;
     ++matched;
   }
-  if (matched != names_in_ids.size()) p.repair = true;
+  if (matched != p.by_name.size()) {
+    p.repair = true;  // names the name table lacks: not found by name until the rebuild
+    std::erase_if(p.by_name, [](const auto& named) { return named.second.slot == kNoSlot; });
+  }
   return {};
 }
 
