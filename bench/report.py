@@ -211,11 +211,10 @@ if hu:
               "`HostUsers::load()` reading and checking the whole file (O(N), once per start). "
               "Both grants end in `fdatasync` calls (0.1–0.5 ms each under `strace -T` at every "
               "size, a million users included). *First after load*: the median of the first 30 "
-              "new grants right after the load, as a daemon's first grants after a start; at a "
-              "million users these ran about 2 ms each for some 150 ms, in user space (the syncs "
-              "were no slower), before settling. "
-              "RSS is the benchmark process's, which also built the N-user fixture just "
-              "before; *RSS growth* is what loading added. Target: grant times flat in N "
+              "new grants right after the load, as a daemon's first grants after a start (they "
+              "once cost ~2 ms each at a million users, while malloc sorted what the load had "
+              "freed). Each size is loaded and timed in a fresh process, the fixture written by "
+              "another; RSS is that process's, *RSS growth* what loading added. Target: grant times flat in N "
               "(here: within 2× of the time at 10 users).\n")
     md.append("| users | provisional | grant, new | first after load | grant, existing | load | RSS after load | RSS growth in load | users.db |")
     md.append("|---|---|---|---|---|---|---|---|---|")
