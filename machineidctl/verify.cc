@@ -131,7 +131,8 @@ int verify(const Args& args) {
   // As the daemon: under lock_mode strict, a lock source machineid-sync
   // has not synced lately denies.
   machineid::Request request{bytes, o.login, o.from, o.at,
-                             machineid::stale_lock_view(policy->config, machineid::load_sync_state(policy->config), o.at)};
+                             machineid::stale_lock_view(policy->config, machineid::load_sync_state(policy->config), o.at),
+                             /*explain=*/true};
   Decision d = machineid::decide(request, *policy);
   if (!blob.ok()) d.detail = d.checks.front().detail = o.cert + ": " + blob.error().message;
 

@@ -72,7 +72,7 @@ class DecisionTest : public ::testing::Test {
   Decision decide_for(const CertSpec& spec, const std::string& login = "root",
                       std::optional<std::string> source = std::nullopt, std::int64_t now = kNow) {
     blob = testing::read_key_blob(kg.sign(spec));
-    return decide(Request{blob, login, std::move(source), now}, np);
+    return decide(Request{blob, login, std::move(source), now, std::nullopt, /*explain=*/true}, np);
   }
 
   static std::string why(const Decision& d) {
@@ -104,6 +104,19 @@ TEST_F(DecisionTest, BotWithMatchingRoleIsAllowed) {
   EXPECT_EQ(d.ca_fingerprint, fingerprint_sha256(testing::read_key_blob(ca + ".pub")));
   EXPECT_EQ(d.checks.size(), 11u);
   for (const auto& c : d.checks) EXPECT_TRUE(c.passed) << c.rule << ": " << c.detail;
+}
+
+TEST_F(DecisionTest, WithoutExplainOnlyTheRulesThatFailedAreRecorded) {
+  blob = testing::read_key_blob(kg.sign(bot()));
+  Decision allowed = decide(Request{blob, "root", std::nullopt, kNow}, np);
+  EXPECT_TRUE(allowed.allowed) << allowed.detail;
+  EXPECT_TRUE(allowed.checks.empty());
+  Decision denied = decide(Request{blob, "root", std::nullopt, kNow + 86400}, np);
+  EXPECT_DENIED(denied, Reason::expired);
+  ASSERT_EQ(denied.checks.size(), 1u);
+  EXPECT_EQ(denied.checks[0].rule, "validity");
+  EXPECT_FALSE(denied.checks[0].passed);
+  EXPECT_EQ(denied.checks[0].detail, denied.detail);
 }
 
 // Rule 1

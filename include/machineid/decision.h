@@ -42,6 +42,9 @@ struct Request {
   // Under lock_mode "strict": why the node's view of the locks cannot be
   // trusted now (stale_lock_view); every login is then denied.
   std::optional<std::string> stale_locks;
+  // Record every rule that held, with its detail, in Decision::checks (for
+  // `machineidctl verify`); otherwise checks holds only the rules that failed.
+  bool explain = false;
 };
 
 // One rule's outcome, for the linter-style report.
@@ -66,7 +69,7 @@ struct Decision {
   bool allowed = false;
   Reason reason = Reason::parse;
   std::string detail;         // why the first failing rule failed
-  std::vector<Check> checks;  // every rule evaluated, in SPEC order
+  std::vector<Check> checks;  // the rules evaluated, in SPEC order (those that held: with Request::explain)
 
   // What the certificate said; set once it parsed.
   std::optional<Certificate> cert;
